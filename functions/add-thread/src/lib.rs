@@ -1,0 +1,18 @@
+//! `POST /v2/support-tickets/{id}/threads`: a reply or an internal note.
+
+use lambda_http::{Body, Error, Request, Response};
+use support_tickets::http::{self, Reply};
+use support_tickets::input::AddThread;
+use support_tickets::{service, App};
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    Ok(http::respond(&req, async {
+        let caller = app.caller(&req)?;
+        let id = http::ticket_id(&req)?;
+        let input = AddThread::parse(http::json_object(&req)?)?;
+        let thread = service::add_thread(app, &caller, &id, input).await?;
+        let location = format!("/v2/support-tickets/{id}");
+        Ok(Reply::created(thread.to_json(), location))
+    })
+    .await)
+}

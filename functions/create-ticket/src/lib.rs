@@ -1,0 +1,17 @@
+//! `POST /v2/support-tickets`: open a ticket; its description becomes the first thread.
+
+use lambda_http::{Body, Error, Request, Response};
+use support_tickets::http::{self, Reply};
+use support_tickets::input::CreateTicket;
+use support_tickets::{service, App};
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    Ok(http::respond(&req, async {
+        let caller = app.caller(&req)?;
+        let input = CreateTicket::parse(http::json_object(&req)?)?;
+        let (ticket, threads) = service::create_ticket(app, &caller, input).await?;
+        let location = format!("/v2/support-tickets/{}", ticket.id);
+        Ok(Reply::created(ticket.detail_for(&threads, &caller), location).etag(ticket.version))
+    })
+    .await)
+}

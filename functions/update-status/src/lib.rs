@@ -1,0 +1,18 @@
+//! `PATCH /v2/support-tickets/{id}/status`: move a ticket through the status machine.
+
+use lambda_http::{Body, Error, Request, Response};
+use support_tickets::http::{self, Reply};
+use support_tickets::input::ChangeStatus;
+use support_tickets::{service, App};
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    Ok(http::respond(&req, async {
+        let caller = app.caller(&req)?;
+        let id = http::ticket_id(&req)?;
+        let input = ChangeStatus::parse(http::json_object(&req)?)?;
+        let if_match = http::if_match(&req)?;
+        let (ticket, threads) = service::change_status(app, &caller, &id, input, if_match).await?;
+        Ok(Reply::ok(ticket.detail_for(&threads, &caller)).etag(ticket.version))
+    })
+    .await)
+}

@@ -1,0 +1,229 @@
+//! Who is calling: the caller's id and role, from the API Gateway JWT authorizer's verified
+//! claims, or (only when configured so, for local development) from a token verified here.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+use crate::error::ApiError;
+
+pub const AGENTS_GROUP: &str = "agents";
+const GROUPS_CLAIM: &str = "cognito:groups";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Customer,
+    Agent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub sub: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn is_agent(&self) -> bool {
+        self.role == Role::Agent
+    }
+}
+
+/// How callers are identified, chosen once at cold start.
+#[derive(Clone)]
+pub enum Authenticator {
+    /// In AWS: API Gateway verified the token; read the claims it passes on.
+    ApiGateway,
+    /// Locally: verify `Authorization: Bearer` as HS256 with this secret.
+    LocalHs256(DecodingKey),
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Authenticator::ApiGateway => f.write_str("ApiGateway"),
+            Authenticator::LocalHs256(_) => f.write_str("LocalHs256(<secret>)"),
+        }
+    }
+}
+
+impl Authenticator {
+    pub fn local(secret: &str) -> Self {
+        Authenticator::LocalHs256(DecodingKey::from_secret(secret.as_bytes()))
+    }
+
+    pub fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
+        match self {
+            Authenticator::ApiGateway => caller_from_context(req.request_context_ref()),
+            Authenticator::LocalHs256(key) => caller_from_token(bearer(req)?, key),
+        }
+    }
+}
+
+fn caller_from_context(ctx: Option<&RequestContext>) -> Result<Caller, ApiError> {
+    let claims = match ctx {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    };
+    let claims: &HashMap<String, String> = claims.ok_or(ApiError::Unauthorized)?;
+    let sub = claims.get("sub").ok_or(ApiError::Unauthorized)?;
+    caller_from_claims(sub, claims.get(GROUPS_CLAIM).map(String::as_str))
+}
+
+fn caller_from_claims(sub: &str, groups: Option<&str>) -> Result<Caller, ApiError> {
+    let sub = sub.trim();
+    if sub.is_empty() || sub.chars().any(char::is_control) || sub.len() > 256 {
+        return Err(ApiError::Unauthorized);
+    }
+    let role = if groups.is_some_and(|g| parse_groups(g).iter().any(|g| g == AGENTS_GROUP)) {
+        Role::Agent
+    } else {
+        Role::Customer
+    };
+    Ok(Caller {
+        sub: sub.to_owned(),
+        role,
+    })
+}
+
+/// Groups arrive as a JSON list, as API Gateway's flattened `[a b]`, or as a string of names
+/// separated by commas or spaces.
+pub fn parse_groups(raw: &str) -> Vec<String> {
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
+        return list;
+    }
+    raw.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|g| g.trim_matches('"').to_owned())
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+fn bearer(req: &Request) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get(lambda_http::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(token.trim())
+}
+
+#[derive(Deserialize)]
+struct LocalClaims {
+    sub: String,
+    #[serde(rename = "cognito:groups", default)]
+    groups: Option<serde_json::Value>,
+}
+
+fn caller_from_token(token: &str, key: &DecodingKey) -> Result<Caller, ApiError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.leeway = 0;
+    let data = jsonwebtoken::decode::<LocalClaims>(token, key, &validation)
+        .map_err(|_| ApiError::Unauthorized)?;
+    let groups = match data.claims.groups {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(list @ serde_json::Value::Array(_)) => Some(list.to_string()),
+        _ => None,
+    };
+    caller_from_claims(&data.claims.sub, groups.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "test-secret";
+
+    fn token(claims: serde_json::Value, secret: &str) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn later() -> i64 {
+        chrono::Utc::now().timestamp() + 600
+    }
+
+    fn local() -> DecodingKey {
+        DecodingKey::from_secret(SECRET.as_bytes())
+    }
+
+    #[test]
+    fn groups_in_every_shape() {
+        for raw in [
+            r#"["customers","agents"]"#,
+            "[customers agents]",
+            "customers,agents",
+            "customers agents",
+            "agents",
+        ] {
+            assert!(parse_groups(raw).contains(&"agents".to_string()), "{raw}");
+        }
+        assert!(!parse_groups("agents-lite").contains(&"agents".to_string()));
+    }
+
+    #[test]
+    fn a_valid_local_token_names_the_caller_and_role() {
+        let t = token(
+            json!({"sub": "bob", "exp": later(), "cognito:groups": ["agents"]}),
+            SECRET,
+        );
+        let c = caller_from_token(&t, &local()).unwrap();
+        assert_eq!(
+            c,
+            Caller {
+                sub: "bob".into(),
+                role: Role::Agent
+            }
+        );
+        let t = token(json!({"sub": "alice", "exp": later()}), SECRET);
+        assert_eq!(
+            caller_from_token(&t, &local()).unwrap().role,
+            Role::Customer
+        );
+    }
+
+    #[test]
+    fn bad_local_tokens_are_unauthorized() {
+        let past = chrono::Utc::now().timestamp() - 10;
+        let cases = [
+            token(json!({"sub": "a", "exp": past}), SECRET),
+            token(json!({"sub": "a", "exp": later()}), "another-key"),
+            token(json!({"exp": later()}), SECRET),
+            token(json!({"sub": "a"}), SECRET),
+            token(json!({"sub": "", "exp": later()}), SECRET),
+            "not.a.token".to_string(),
+            // alg none: header {"alg":"none"}, no signature
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.".into(),
+        ];
+        for t in cases {
+            assert_eq!(
+                caller_from_token(&t, &local()),
+                Err(ApiError::Unauthorized),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_authorizer_claims_is_unauthorized() {
+        assert_eq!(caller_from_context(None), Err(ApiError::Unauthorized));
+    }
+}

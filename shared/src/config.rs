@@ -1,0 +1,117 @@
+//! Settings from the environment, read once at cold start.
+
+use crate::auth::Authenticator;
+
+/// The local token secret when `LOCAL_JWT_SECRET` is not set. It only ever takes effect with
+/// `AUTH_MODE=local`, which the SAM template never sets; it is published in the README.
+pub const LOCAL_JWT_SECRET_DEFAULT: &str = "local-development-secret";
+/// The cursor key used locally when `CURSOR_SECRET` is not set (same rule as above).
+const LOCAL_CURSOR_SECRET_DEFAULT: &str = "local-development-cursor-key";
+pub const COUNTER_SHARDS_DEFAULT: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {0} is not valid: {1}")]
+    Invalid(&'static str, String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub table_name: String,
+    pub authenticator: Authenticator,
+    pub cursor_secret: Vec<u8>,
+    pub counter_shards: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get`, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = get("TABLE_NAME")
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing("TABLE_NAME"))?;
+        let local = match get("AUTH_MODE").as_deref() {
+            None | Some("") | Some("apigateway") => false,
+            Some("local") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid(
+                    "AUTH_MODE",
+                    format!("{other:?} (expected apigateway or local)"),
+                ))
+            }
+        };
+        let authenticator = if local {
+            let secret = get("LOCAL_JWT_SECRET").filter(|s| !s.is_empty());
+            Authenticator::local(secret.as_deref().unwrap_or(LOCAL_JWT_SECRET_DEFAULT))
+        } else {
+            Authenticator::ApiGateway
+        };
+        let cursor_secret = match get("CURSOR_SECRET").filter(|s| !s.is_empty()) {
+            Some(s) if s.len() >= 16 => s.into_bytes(),
+            Some(_) => {
+                return Err(ConfigError::Invalid(
+                    "CURSOR_SECRET",
+                    "must be at least 16 characters".into(),
+                ))
+            }
+            None if local => LOCAL_CURSOR_SECRET_DEFAULT.as_bytes().to_vec(),
+            None => return Err(ConfigError::Missing("CURSOR_SECRET")),
+        };
+        let counter_shards = match get("COUNTER_SHARDS") {
+            None => COUNTER_SHARDS_DEFAULT,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=50).contains(n))
+                .ok_or(ConfigError::Invalid("COUNTER_SHARDS", v))?,
+        };
+        Ok(Config {
+            table_name,
+            authenticator,
+            cursor_secret,
+            counter_shards,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn production_needs_a_cursor_secret_and_never_uses_local_auth() {
+        assert!(matches!(
+            config(&[("TABLE_NAME", "t")]),
+            Err(ConfigError::Missing("CURSOR_SECRET"))
+        ));
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("CURSOR_SECRET", "0123456789abcdef"),
+            ("LOCAL_JWT_SECRET", "ignored-without-auth-mode"),
+        ])
+        .unwrap();
+        assert!(matches!(c.authenticator, Authenticator::ApiGateway));
+    }
+
+    #[test]
+    fn local_mode_is_explicit() {
+        let c = config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "local")]).unwrap();
+        assert!(matches!(c.authenticator, Authenticator::LocalHs256(_)));
+        assert!(config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "off")]).is_err());
+        assert!(config(&[("AUTH_MODE", "local")]).is_err());
+    }
+}

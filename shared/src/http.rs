@@ -1,0 +1,252 @@
+//! The HTTP edge shared by every function: reading bodies and ids, the `{success, data}`
+//! envelope, and the one mapping from [`ApiError`] to a response.
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::time::Instant;
+
+use crate::error::ApiError;
+use crate::model::is_valid_id;
+
+pub const BODY_MAX: usize = 256 * 1024;
+
+/// The id of this invocation, as `requestId` in errors and in the logs.
+pub fn request_id(req: &Request) -> String {
+    req.lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The body as a JSON object: size, media type and syntax checked, in that order.
+pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > BODY_MAX {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::InvalidJson(
+            "the request body must be a JSON object".into(),
+        )),
+        Err(_) => Err(ApiError::InvalidJson(
+            "the request body is not valid JSON".into(),
+        )),
+    }
+}
+
+/// The `{id}` path parameter; one that cannot be an id names no ticket (404).
+pub fn ticket_id(req: &Request) -> Result<String, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first("id"))
+        .filter(|id| is_valid_id(id))
+        .map(|id| id.to_ascii_lowercase())
+        .ok_or(ApiError::NotFound)
+}
+
+/// `If-Match: "<version>"` (quotes optional, `W/` tolerated); anything else is not a version
+/// this API ever issued, so it cannot match.
+pub fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = raw
+        .to_str()
+        .map_err(|_| ApiError::PreconditionFailed)?
+        .trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| ApiError::PreconditionFailed)
+}
+
+/// The query string as pairs, every value of a repeated name included.
+pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    req.query_string_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub struct Reply {
+    status: StatusCode,
+    body: Value,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl Reply {
+    pub fn ok(data: Value) -> Self {
+        Reply::with_status(StatusCode::OK, json!({"success": true, "data": data}))
+    }
+
+    pub fn created(data: Value, location: String) -> Self {
+        Reply::with_status(StatusCode::CREATED, json!({"success": true, "data": data}))
+            .header(header::LOCATION, location)
+    }
+
+    /// A success body with more top-level members than `data` (lists).
+    pub fn ok_with(members: Map<String, Value>) -> Self {
+        let mut body = Map::new();
+        body.insert("success".into(), Value::Bool(true));
+        body.extend(members);
+        Reply::with_status(StatusCode::OK, Value::Object(body))
+    }
+
+    fn with_status(status: StatusCode, body: Value) -> Self {
+        Reply {
+            status,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: header::HeaderName, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn etag(self, version: u64) -> Self {
+        self.header(header::ETAG, format!("\"{version}\""))
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let mut res = Response::new(Body::Text(self.body.to_string()));
+        *res.status_mut() = self.status;
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+        res
+    }
+}
+
+pub fn error_reply(err: &ApiError, request_id: &str) -> Reply {
+    let mut body = json!({
+        "success": false,
+        "error": err.message(),
+        "code": err.code(),
+        "requestId": request_id,
+    });
+    if let Some(details) = err.details() {
+        body["details"] = json!(details);
+    }
+    let status =
+        StatusCode::from_u16(err.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let reply = Reply::with_status(status, body);
+    match err {
+        ApiError::Throttled => reply.header(header::RETRY_AFTER, "1".into()),
+        _ => reply,
+    }
+}
+
+/// Runs a handler body and turns its outcome into the response, logging one line per request
+/// (never bodies or tokens) and the detail of internal errors, which the client never sees.
+pub async fn respond<F>(req: &Request, work: F) -> Response<Body>
+where
+    F: Future<Output = Result<Reply, ApiError>>,
+{
+    let started = Instant::now();
+    let request_id = request_id(req);
+    let reply = match work.await {
+        Ok(reply) => reply,
+        Err(err) => {
+            if let ApiError::Internal(detail) = &err {
+                tracing::error!(request_id = %request_id, error = %detail, "request failed");
+            }
+            error_reply(&err, &request_id)
+        }
+    };
+    tracing::info!(
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        status = reply.status.as_u16(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    reply.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http;
+
+    fn post(content_type: Option<&str>, body: &str) -> Request {
+        let mut b = http::Request::builder()
+            .method("POST")
+            .uri("/v2/support-tickets");
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
+        }
+        b.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_checked_for_size_type_and_syntax() {
+        assert!(json_object(&post(Some("application/json"), "{}")).is_ok());
+        assert!(json_object(&post(Some("Application/JSON; charset=utf-8"), "{}")).is_ok());
+        assert_eq!(
+            json_object(&post(Some("text/plain"), "{}")),
+            Err(ApiError::UnsupportedMediaType)
+        );
+        assert_eq!(
+            json_object(&post(None, "{}")),
+            Err(ApiError::UnsupportedMediaType)
+        );
+        assert!(matches!(
+            json_object(&post(Some("application/json"), "{\"a\":")),
+            Err(ApiError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            json_object(&post(Some("application/json"), "[1]")),
+            Err(ApiError::InvalidJson(_))
+        ));
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(BODY_MAX));
+        assert_eq!(
+            json_object(&post(Some("application/json"), &big)),
+            Err(ApiError::PayloadTooLarge)
+        );
+    }
+
+    #[test]
+    fn errors_have_the_contract_shape() {
+        let reply = error_reply(&ApiError::validation("title", "is required"), "req-1");
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            reply.body,
+            json!({"success": false, "error": "title: is required", "code": "VALIDATION_ERROR",
+                   "requestId": "req-1", "details": [{"field": "title", "message": "is required"}]})
+        );
+        let reply = error_reply(&ApiError::Throttled, "r");
+        assert!(reply
+            .headers
+            .iter()
+            .any(|(n, v)| n == header::RETRY_AFTER && v == "1"));
+    }
+}

@@ -1,0 +1,594 @@
+//! Request bodies and query strings parsed into values that can only be valid
+//! ("parse, don't validate"). Every problem is reported with the field it concerns, all at once.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use crate::error::{ApiError, FieldError};
+use crate::model::{names, Category, Priority, Status};
+
+pub const TITLE_MAX: usize = 200;
+pub const TEXT_MAX: usize = 20_000;
+pub const RESOLUTION_MAX: usize = 5_000;
+pub const TAGS_MAX: usize = 20;
+pub const TAG_MAX: usize = 50;
+pub const USER_ID_MAX: usize = 128;
+pub const LIMIT_DEFAULT: usize = 10;
+pub const LIMIT_MAX: usize = 100;
+/// `page × limit` at most this: deeper pages walk too many cursors in one request.
+pub const PAGE_DEPTH_MAX: usize = 1_000;
+
+/// A JSON object body, read field by field; collects every problem before answering.
+pub struct Fields {
+    map: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    /// Takes the parsed body; names every field that is not in `allowed`.
+    pub fn new(map: Map<String, Value>, allowed: &[&str]) -> Self {
+        let mut errors: Vec<FieldError> = map
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .map(|k| FieldError::new(k.as_str(), "is not a known field"))
+            .collect();
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        Fields { map, errors }
+    }
+
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Present and not null.
+    fn take(&mut self, field: &str) -> Option<Value> {
+        match self.map.remove(field) {
+            Some(Value::Null) | None => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn required(&mut self, field: &str) -> Option<Value> {
+        let value = self.take(field);
+        if value.is_none() {
+            self.fail(field, "is required");
+        }
+        value
+    }
+
+    fn string_of(&mut self, field: &str, value: Value) -> Option<String> {
+        match value {
+            Value::String(s) => Some(s),
+            _ => {
+                self.fail(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A required text, trimmed, `1..=max` characters; `multiline` allows newlines and tabs.
+    pub fn text(&mut self, field: &str, max: usize, multiline: bool) -> Option<String> {
+        let value = self.required(field)?;
+        let s = self.string_of(field, value)?;
+        self.check_text(field, &s, max, multiline)
+    }
+
+    /// Like [`Fields::text`], but the field may be absent or null.
+    pub fn optional_text(&mut self, field: &str, max: usize, multiline: bool) -> Option<String> {
+        let value = self.take(field)?;
+        let s = self.string_of(field, value)?;
+        self.check_text(field, &s, max, multiline)
+    }
+
+    fn check_text(&mut self, field: &str, s: &str, max: usize, multiline: bool) -> Option<String> {
+        match check_text(s, max, multiline) {
+            Ok(t) => Some(t),
+            Err(message) => {
+                self.fail(field, message);
+                None
+            }
+        }
+    }
+
+    pub fn enumeration<T: FromStr + Copy + std::fmt::Display>(
+        &mut self,
+        field: &str,
+        all: &[T],
+    ) -> Option<T> {
+        let value = self.required(field)?;
+        let s = self.string_of(field, value)?;
+        match s.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.fail(field, format!("must be one of: {}", names(all)));
+                None
+            }
+        }
+    }
+
+    pub fn optional_bool(&mut self, field: &str) -> Option<bool> {
+        match self.take(field)? {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.fail(field, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// Tags: at most 20, each 1–50 characters without whitespace or control characters;
+    /// lowercased and deduplicated, first occurrence kept.
+    pub fn tags(&mut self, field: &str) -> Vec<String> {
+        let Some(value) = self.take(field) else {
+            return Vec::new();
+        };
+        let Value::Array(items) = value else {
+            self.fail(field, "must be a list of strings");
+            return Vec::new();
+        };
+        if items.len() > TAGS_MAX {
+            self.fail(field, format!("at most {TAGS_MAX} tags"));
+            return Vec::new();
+        }
+        let mut tags: Vec<String> = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let name = format!("{field}[{i}]");
+            let Value::String(tag) = item else {
+                self.fail(&name, "must be a string");
+                continue;
+            };
+            let n = tag.chars().count();
+            if n == 0 || n > TAG_MAX {
+                self.fail(&name, format!("must be 1 to {TAG_MAX} characters"));
+            } else if tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                self.fail(&name, "must not contain whitespace or control characters");
+            } else {
+                let tag = tag.to_lowercase();
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+        }
+        tags
+    }
+
+    /// A user id given by an agent (`client` on create): the same shape as a token's `sub`.
+    pub fn optional_user_id(&mut self, field: &str) -> Option<String> {
+        let value = self.take(field)?;
+        let s = self.string_of(field, value)?;
+        match check_user_id(&s) {
+            Ok(()) => Some(s),
+            Err(m) => {
+                self.fail(field, m);
+                None
+            }
+        }
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.map.get(field).is_some_and(|v| !v.is_null())
+    }
+
+    /// Ends parsing: the value if every field was fine, else every problem found.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, ApiError> {
+        match value {
+            Some(v) if self.errors.is_empty() => Ok(v),
+            _ => Err(ApiError::Validation(self.errors)),
+        }
+    }
+}
+
+/// Trims and checks a text's length in characters and its characters.
+pub fn check_text(s: &str, max: usize, multiline: bool) -> Result<String, String> {
+    let t = s.trim();
+    let n = t.chars().count();
+    if n == 0 {
+        return Err("must not be empty".into());
+    }
+    if n > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    let allowed_control = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if t.chars().any(|c| c.is_control() && !allowed_control(c)) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(t.to_owned())
+}
+
+pub fn check_user_id(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > USER_ID_MAX {
+        return Err(format!("must be 1 to {USER_ID_MAX} characters"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters".into());
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateTicket {
+    pub title: String,
+    pub description: String,
+    pub priority: Priority,
+    pub category: Category,
+    pub tags: Vec<String>,
+    /// Only agents may set it (checked by the service, which knows the caller).
+    pub client: Option<String>,
+}
+
+impl CreateTicket {
+    pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut f = Fields::new(
+            body,
+            &[
+                "title",
+                "description",
+                "priority",
+                "category",
+                "tags",
+                "client",
+                "attachments",
+            ],
+        );
+        reject_attachments(&mut f);
+        let title = f.text("title", TITLE_MAX, false);
+        let description = f.text("description", TEXT_MAX, true);
+        let priority = f.enumeration("priority", Priority::ALL);
+        let category = f.enumeration("category", Category::ALL);
+        let tags = f.tags("tags");
+        let client = f.optional_user_id("client");
+        let value = (|| {
+            Some(CreateTicket {
+                title: title?,
+                description: description?,
+                priority: priority?,
+                category: category?,
+                tags,
+                client,
+            })
+        })();
+        f.finish(value)
+    }
+}
+
+/// Attachments are part of the contract but not yet served by this deployment: refuse them
+/// clearly rather than drop them silently.
+fn reject_attachments(f: &mut Fields) {
+    if let Some(v) = f.take("attachments") {
+        if v.as_array().is_none_or(|a| !a.is_empty()) {
+            f.fail("attachments", "attachments are not supported yet");
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AddThread {
+    pub message: String,
+    pub internal: bool,
+}
+
+impl AddThread {
+    pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut f = Fields::new(body, &["message", "internal", "attachments"]);
+        reject_attachments(&mut f);
+        let message = f.text("message", TEXT_MAX, true);
+        let internal = f.optional_bool("internal").unwrap_or(false);
+        let value = message.map(|message| AddThread { message, internal });
+        f.finish(value)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeStatus {
+    pub status: Status,
+    pub resolution: Option<String>,
+}
+
+impl ChangeStatus {
+    pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut f = Fields::new(body, &["status", "resolution"]);
+        let status = f.enumeration("status", Status::ALL);
+        let given = f.has("resolution");
+        let resolution = f.optional_text("resolution", RESOLUTION_MAX, true);
+        match status {
+            Some(Status::Resolved) if !given => {
+                f.fail("resolution", "is required when status is resolved");
+            }
+            Some(s) if resolution.is_some() && !matches!(s, Status::Resolved | Status::Closed) => {
+                f.fail(
+                    "resolution",
+                    "is only accepted with status resolved or closed",
+                );
+            }
+            _ => {}
+        }
+        let value = status.map(|status| ChangeStatus { status, resolution });
+        f.finish(value)
+    }
+}
+
+/// Who a list is about, for agents: a named user or nobody.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Assignee {
+    User(String),
+    Unassigned,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilters {
+    pub status: Option<Status>,
+    pub category: Option<Category>,
+    pub priority: Option<Priority>,
+    pub assigned_to: Option<Assignee>,
+    pub client: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub limit: usize,
+    pub filters: ListFilters,
+    pub cursor: Option<String>,
+    pub page: Option<usize>,
+    pub count_by_status: bool,
+}
+
+const LIST_PARAMS: &[&str] = &[
+    "limit",
+    "status",
+    "category",
+    "priority",
+    "assignedTo",
+    "client",
+    "cursor",
+    "countByStatus",
+    "page",
+];
+
+impl ListQuery {
+    /// Parses the query string pairs; an unknown, repeated or bad parameter is named.
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ApiError> {
+        let mut params: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (k, v) in pairs {
+            if !LIST_PARAMS.contains(&k) {
+                errors.push(FieldError::new(k, "is not a known parameter"));
+            } else if params.insert(k, v).is_some() {
+                errors.push(FieldError::new(k, "must be given once"));
+            }
+        }
+        let mut q = ListQuery {
+            limit: LIMIT_DEFAULT,
+            filters: ListFilters::default(),
+            cursor: None,
+            page: None,
+            count_by_status: false,
+        };
+        let mut bad = |name: &str, message: String| errors.push(FieldError::new(name, message));
+        for (&k, &v) in &params {
+            match k {
+                "limit" => match v.parse::<usize>() {
+                    Ok(n) if (1..=LIMIT_MAX).contains(&n) => q.limit = n,
+                    _ => bad(k, format!("must be a whole number from 1 to {LIMIT_MAX}")),
+                },
+                "status" => match v.parse() {
+                    Ok(s) => q.filters.status = Some(s),
+                    Err(_) => bad(k, format!("must be one of: {}", names(Status::ALL))),
+                },
+                "category" => match v.parse() {
+                    Ok(c) => q.filters.category = Some(c),
+                    Err(_) => bad(k, format!("must be one of: {}", names(Category::ALL))),
+                },
+                "priority" => match v.parse() {
+                    Ok(p) => q.filters.priority = Some(p),
+                    Err(_) => bad(k, format!("must be one of: {}", names(Priority::ALL))),
+                },
+                "assignedTo" => match check_user_id(v) {
+                    Ok(()) if v == "none" => q.filters.assigned_to = Some(Assignee::Unassigned),
+                    Ok(()) => q.filters.assigned_to = Some(Assignee::User(v.to_owned())),
+                    Err(m) => bad(k, m),
+                },
+                "client" => match check_user_id(v) {
+                    Ok(()) => q.filters.client = Some(v.to_owned()),
+                    Err(m) => bad(k, m),
+                },
+                "cursor" if v.is_empty() || v.len() > 4096 => bad(k, "is not valid".into()),
+                "cursor" => q.cursor = Some(v.to_owned()),
+                "countByStatus" => match v {
+                    "true" => q.count_by_status = true,
+                    "false" => q.count_by_status = false,
+                    _ => bad(k, "must be true or false".into()),
+                },
+                "page" => match v.parse::<usize>() {
+                    Ok(n) if n >= 1 => q.page = Some(n),
+                    _ => bad(k, "must be a whole number of at least 1".into()),
+                },
+                _ => {}
+            }
+        }
+        if let Some(page) = q.page {
+            if q.cursor.is_some() {
+                bad("page", "cannot be combined with cursor".into());
+            } else if page.saturating_mul(q.limit) > PAGE_DEPTH_MAX {
+                bad(
+                    "page",
+                    format!("page × limit must be at most {PAGE_DEPTH_MAX}; use cursor"),
+                );
+            }
+        }
+        if errors.is_empty() {
+            Ok(q)
+        } else {
+            Err(ApiError::InvalidParameters(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn fields_of(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::Validation(d) | ApiError::InvalidParameters(d) => {
+                d.into_iter().map(|f| f.field).collect()
+            }
+            other => panic!("not a field error: {other:?}"),
+        }
+    }
+
+    fn create(v: Value) -> Result<CreateTicket, ApiError> {
+        CreateTicket::parse(obj(v))
+    }
+
+    fn valid() -> Value {
+        json!({"title": " API Integration Issue ", "description": "Getting 401 errors",
+               "priority": "high", "category": "technical", "tags": ["API", "auth", "api"]})
+    }
+
+    #[test]
+    fn create_trims_and_normalises() {
+        let t = create(valid()).unwrap();
+        assert_eq!(t.title, "API Integration Issue");
+        assert_eq!(t.priority, Priority::High);
+        assert_eq!(t.tags, vec!["api", "auth"]);
+        assert_eq!(t.client, None);
+    }
+
+    #[test]
+    fn create_names_every_bad_field() {
+        let e = create(json!({"title": "  ", "priority": "highest", "category": 3,
+                              "tags": ["a b"], "colour": "red"}))
+        .unwrap_err();
+        let mut fields = fields_of(e);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "category",
+                "colour",
+                "description",
+                "priority",
+                "tags[0]",
+                "title"
+            ]
+        );
+    }
+
+    #[test]
+    fn length_limits_count_characters_after_trimming() {
+        let mut v = valid();
+        v["title"] = json!(format!("  {}  ", "é".repeat(200)));
+        assert!(create(v.clone()).is_ok());
+        v["title"] = json!("é".repeat(201));
+        assert_eq!(fields_of(create(v).unwrap_err()), ["title"]);
+        let mut v = valid();
+        v["description"] = json!("x".repeat(20_001));
+        assert_eq!(fields_of(create(v).unwrap_err()), ["description"]);
+        let mut v = valid();
+        v["description"] = json!("line one\nline two\ttabbed");
+        assert!(create(v).is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_titles() {
+        let mut v = valid();
+        v["title"] = json!("bad\u{0}title");
+        assert_eq!(fields_of(create(v).unwrap_err()), ["title"]);
+        let mut v = valid();
+        v["title"] = json!("two\nlines");
+        assert_eq!(fields_of(create(v).unwrap_err()), ["title"]);
+    }
+
+    #[test]
+    fn tag_limits() {
+        let mut v = valid();
+        v["tags"] = json!((0..21).map(|i| format!("t{i}")).collect::<Vec<_>>());
+        assert_eq!(fields_of(create(v).unwrap_err()), ["tags"]);
+        let mut v = valid();
+        v["tags"] = json!(["x".repeat(51)]);
+        assert_eq!(fields_of(create(v).unwrap_err()), ["tags[0]"]);
+        let mut v = valid();
+        v["tags"] = json!("api");
+        assert_eq!(fields_of(create(v).unwrap_err()), ["tags"]);
+    }
+
+    #[test]
+    fn thread_input() {
+        let t = AddThread::parse(obj(json!({"message": " hi ", "internal": true}))).unwrap();
+        assert_eq!(
+            t,
+            AddThread {
+                message: "hi".into(),
+                internal: true
+            }
+        );
+        let e = AddThread::parse(obj(json!({"internal": "yes"}))).unwrap_err();
+        let mut fields = fields_of(e);
+        fields.sort();
+        assert_eq!(fields, ["internal", "message"]);
+    }
+
+    #[test]
+    fn resolution_is_required_to_resolve() {
+        let e = ChangeStatus::parse(obj(json!({"status": "resolved"}))).unwrap_err();
+        assert_eq!(fields_of(e), ["resolution"]);
+        let e = ChangeStatus::parse(obj(json!({"status": "resolved", "resolution": "  "})))
+            .unwrap_err();
+        assert_eq!(fields_of(e), ["resolution"]);
+        let ok = ChangeStatus::parse(obj(json!({"status": "resolved", "resolution": "done"})));
+        assert_eq!(ok.unwrap().resolution.as_deref(), Some("done"));
+        let e =
+            ChangeStatus::parse(obj(json!({"status": "pending", "resolution": "x"}))).unwrap_err();
+        assert_eq!(fields_of(e), ["resolution"]);
+        let e = ChangeStatus::parse(obj(json!({"status": "done"}))).unwrap_err();
+        assert_eq!(fields_of(e), ["status"]);
+    }
+
+    #[test]
+    fn list_query_defaults_and_values() {
+        let q = ListQuery::parse([]).unwrap();
+        assert_eq!(q.limit, 10);
+        assert!(!q.count_by_status);
+        let q = ListQuery::parse([
+            ("limit", "100"),
+            ("status", "in_progress"),
+            ("assignedTo", "none"),
+            ("countByStatus", "true"),
+            ("page", "3"),
+        ])
+        .unwrap();
+        assert_eq!(q.limit, 100);
+        assert_eq!(q.filters.status, Some(Status::InProgress));
+        assert_eq!(q.filters.assigned_to, Some(Assignee::Unassigned));
+        assert!(q.count_by_status);
+        assert_eq!(q.page, Some(3));
+    }
+
+    #[test]
+    fn list_query_names_bad_parameters() {
+        for (pairs, field) in [
+            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "101")], "limit"),
+            (vec![("limit", "ten")], "limit"),
+            (vec![("status", "OPEN")], "status"),
+            (vec![("sort", "asc")], "sort"),
+            (vec![("countByStatus", "yes")], "countByStatus"),
+            (vec![("page", "0")], "page"),
+            (vec![("page", "11"), ("limit", "100")], "page"),
+            (vec![("page", "2"), ("cursor", "abc")], "page"),
+            (vec![("status", "open"), ("status", "closed")], "status"),
+        ] {
+            let e = ListQuery::parse(pairs.clone()).unwrap_err();
+            assert_eq!(fields_of(e), [field], "{pairs:?}");
+        }
+        assert!(ListQuery::parse([("page", "10"), ("limit", "100")]).is_ok());
+    }
+}

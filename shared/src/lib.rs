@@ -1,0 +1,15 @@
+//! The support-ticket domain: model, input parsing, identity, storage and the HTTP edge,
+//! shared by every Lambda function of the API.
+
+pub mod auth;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod http;
+pub mod input;
+pub mod model;
+pub mod service;
+pub mod store;
+
+pub use error::ApiError;
+pub use service::App;

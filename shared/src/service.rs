@@ -1,0 +1,496 @@
+//! The operations: authorization, the rules of the model, and the store, put together.
+//! Handlers call these and only shape the HTTP answer.
+
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+use crate::auth::Caller;
+use crate::config::Config;
+use crate::cursor::Cursors;
+use crate::error::ApiError;
+use crate::input::{AddThread, ChangeStatus, CreateTicket, ListQuery};
+use crate::model::{
+    decide_status_change, new_id, reopens_on_customer_reply, status_message, timestamp, Status,
+    StatusChange, Thread, ThreadType, Ticket, STATUS_FIELDS,
+};
+use crate::store::{plan_list, Store, TicketWrite, WriteError};
+
+/// How often a write that lost a race with another request is tried again from a fresh read.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Everything a function needs, built once at cold start.
+#[derive(Clone)]
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub cursors: Cursors,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_env()?;
+        let client = dynamodb_client().await;
+        Ok(App::new(config, client))
+    }
+
+    pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
+        let store = Store::new(client, config.table_name.clone(), config.counter_shards);
+        let cursors = Cursors::new(&config.cursor_secret);
+        App {
+            config,
+            store,
+            cursors,
+        }
+    }
+
+    pub fn caller(&self, req: &lambda_http::Request) -> Result<Caller, ApiError> {
+        self.config.authenticator.caller(req)
+    }
+}
+
+/// One DynamoDB client with one TLS stack (rustls + ring), from the standard AWS settings
+/// (`AWS_ENDPOINT_URL` reaches a local emulator). Timeouts keep a slow dependency from
+/// holding a request until the function's own timeout.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(timeouts)
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&shared)
+}
+
+fn now() -> String {
+    timestamp(chrono::Utc::now())
+}
+
+/// A short random pause before retrying a contended transaction.
+async fn back_off(attempt: usize) {
+    let ms = 5 * (attempt as u64 + 1) + rand::random::<u64>() % 20;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+pub async fn create_ticket(
+    app: &App,
+    caller: &Caller,
+    input: CreateTicket,
+) -> Result<(Ticket, Vec<Thread>), ApiError> {
+    if input.client.is_some() && !caller.is_agent() {
+        return Err(ApiError::Forbidden(
+            "only agents may open a ticket for another client".into(),
+        ));
+    }
+    let at = now();
+    let kind = if caller.is_agent() {
+        ThreadType::Agent
+    } else {
+        ThreadType::User
+    };
+    let first = Thread::new(&caller.sub, input.description.clone(), kind, false, &at);
+    let ticket = Ticket {
+        id: new_id(),
+        title: input.title,
+        description: input.description,
+        status: Status::Open,
+        priority: input.priority,
+        category: input.category,
+        client: input.client.unwrap_or_else(|| caller.sub.clone()),
+        assigned_to: None,
+        tags: input.tags,
+        resolution: None,
+        created_at: at.clone(),
+        updated_at: at,
+        resolved_at: None,
+        closed_at: None,
+        first_response_at: None,
+        thread_count: 1,
+        public_thread_count: 1,
+        version: 1,
+    };
+    match app.store.create(&ticket, &first).await {
+        Ok(()) => Ok((ticket, vec![first])),
+        Err(WriteError::Failed(e)) => Err(e),
+        // A fresh UUIDv7 cannot collide; a cancelled create is DynamoDB contention.
+        Err(WriteError::Changed | WriteError::Contended) => Err(ApiError::Throttled),
+    }
+}
+
+pub async fn get_ticket(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Ticket, Vec<Thread>), ApiError> {
+    app.store
+        .ticket_with_threads(id)
+        .await?
+        .filter(|(t, _)| t.visible_to(caller))
+        .ok_or(ApiError::NotFound)
+}
+
+/// What a new thread does to its ticket, decided from the ticket as read.
+#[derive(Debug)]
+pub struct ThreadPlan {
+    pub thread: Thread,
+    /// The system thread recording a reopen by the customer's reply.
+    pub reopen: Option<Thread>,
+    pub first_response: bool,
+    pub after: Ticket,
+}
+
+pub fn plan_thread(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &AddThread,
+    at: &str,
+) -> Result<ThreadPlan, ApiError> {
+    if input.internal && !caller.is_agent() {
+        return Err(ApiError::Forbidden(
+            "only agents may write internal notes".into(),
+        ));
+    }
+    if ticket.status == Status::Closed {
+        return Err(ApiError::TicketClosed);
+    }
+    let kind = if caller.is_agent() {
+        ThreadType::Agent
+    } else {
+        ThreadType::User
+    };
+    let thread = Thread::new(&caller.sub, input.message.clone(), kind, input.internal, at);
+    let mut after = ticket.clone();
+    after.updated_at = at.to_owned();
+    let reopen = (!caller.is_agent() && reopens_on_customer_reply(ticket.status)).then(|| {
+        after.apply_status(Status::Open, None, at);
+        Thread::new(
+            &caller.sub,
+            format!(
+                "{} (customer replied)",
+                status_message(ticket.status, Status::Open, None)
+            ),
+            ThreadType::System,
+            false,
+            at,
+        )
+    });
+    Ok(ThreadPlan {
+        first_response: caller.is_agent() && !input.internal && ticket.first_response_at.is_none(),
+        thread,
+        reopen,
+        after,
+    })
+}
+
+/// Adds a thread; concurrent threads on one ticket all land (counts are added, not set), and a
+/// status that moved meanwhile is re-read and decided again.
+pub async fn add_thread(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    input: AddThread,
+) -> Result<Thread, ApiError> {
+    if input.internal && !caller.is_agent() {
+        return Err(ApiError::Forbidden(
+            "only agents may write internal notes".into(),
+        ));
+    }
+    for attempt in 0..WRITE_ATTEMPTS {
+        let ticket = app
+            .store
+            .ticket(id)
+            .await?
+            .filter(|t| t.visible_to(caller))
+            .ok_or(ApiError::NotFound)?;
+        let at = now();
+        let plan = plan_thread(&ticket, caller, &input, &at)?;
+        let public = i64::from(!plan.thread.internal) + i64::from(plan.reopen.is_some());
+        let all = 1 + i64::from(plan.reopen.is_some());
+        let fields: &[&str] = if plan.reopen.is_some() {
+            STATUS_FIELDS
+        } else {
+            &["updatedAt"]
+        };
+        let write = TicketWrite {
+            after: &plan.after,
+            fields,
+            threads: (all, public),
+            first_response: plan.first_response.then_some(at.as_str()),
+            expect_status: ticket.status,
+            expect_version: None,
+        };
+        let mut threads = vec![&plan.thread];
+        threads.extend(plan.reopen.as_ref());
+        match app
+            .store
+            .update(&write, &threads, Some(ticket.status))
+            .await
+        {
+            Ok(()) => return Ok(plan.thread),
+            Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Changed) => continue,
+            Err(WriteError::Contended) => back_off(attempt).await,
+        }
+    }
+    Err(ApiError::Conflict)
+}
+
+/// Changes the status. The write holds only if the ticket still has the version it was
+/// decided on; when another request got there first, a status that moved meanwhile means
+/// this request lost a race (409), anything else (a new thread) is decided again.
+pub async fn change_status(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    input: ChangeStatus,
+    if_match: Option<u64>,
+) -> Result<(Ticket, Vec<Thread>), ApiError> {
+    let mut first_seen: Option<Status> = None;
+    for attempt in 0..WRITE_ATTEMPTS {
+        let (ticket, mut threads) = get_ticket(app, caller, id).await?;
+        match first_seen {
+            None => {
+                if if_match.is_some_and(|v| v != ticket.version) {
+                    return Err(ApiError::PreconditionFailed);
+                }
+                first_seen = Some(ticket.status);
+            }
+            Some(seen) if seen != ticket.status => return Err(ApiError::Conflict),
+            Some(_) => {}
+        }
+        let StatusChange::Move { from, to } =
+            decide_status_change(caller, ticket.status, input.status)?
+        else {
+            return Ok((ticket, threads));
+        };
+        let at = now();
+        let mut after = ticket.clone();
+        after.apply_status(to, input.resolution.clone(), &at);
+        after.version += 1;
+        after.thread_count += 1;
+        after.public_thread_count += 1;
+        let message = status_message(from, to, after.resolution.as_deref());
+        let system = Thread::new(&caller.sub, message, ThreadType::System, false, &at);
+        let write = TicketWrite {
+            after: &after,
+            fields: STATUS_FIELDS,
+            threads: (1, 1),
+            first_response: None,
+            expect_status: from,
+            expect_version: Some(ticket.version),
+        };
+        match app.store.update(&write, &[&system], Some(from)).await {
+            Ok(()) => {
+                threads.push(system);
+                return Ok((after, threads));
+            }
+            Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
+            Err(WriteError::Changed) => continue,
+            Err(WriteError::Contended) => back_off(attempt).await,
+        }
+    }
+    Err(ApiError::Conflict)
+}
+
+/// The digest input a cursor is bound to: who asked, as what, with which filters.
+fn cursor_scope(caller: &Caller, query: &ListQuery) -> String {
+    format!("{}\n{:?}\n{:?}", caller.sub, caller.role, query.filters)
+}
+
+/// A page of tickets, with `pagination` and (on request) `counts`.
+pub async fn list_tickets(
+    app: &App,
+    caller: &Caller,
+    query: ListQuery,
+) -> Result<Map<String, Value>, ApiError> {
+    let plan = plan_list(caller, &query.filters)?;
+    let scope = cursor_scope(caller, &query);
+    let mut after = match &query.cursor {
+        Some(c) => Some(app.cursors.open(&scope, c)?),
+        None => None,
+    };
+    let page = async {
+        // `page=N` walks the cursors of the N-1 pages before it (bounded by the parser).
+        for _ in 1..query.page.unwrap_or(1) {
+            let (_, next) = app.store.list(&plan, after.clone(), query.limit).await?;
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok((Vec::new(), None)),
+            }
+        }
+        app.store.list(&plan, after.clone(), query.limit).await
+    };
+    let counts = async {
+        if query.count_by_status {
+            app.store.counts(caller).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (page, counts) = tokio::join!(page, counts);
+    let (tickets, next) = page?;
+    let mut pagination = json!({
+        "limit": query.limit,
+        "hasMore": next.is_some(),
+        "nextCursor": next.map(|n| app.cursors.seal(&scope, &n)),
+    });
+    if let Some(p) = query.page {
+        pagination["page"] = json!(p);
+    }
+    let mut out = Map::new();
+    out.insert(
+        "data".into(),
+        Value::Array(tickets.iter().map(|t| t.summary_for(caller)).collect()),
+    );
+    out.insert("pagination".into(), pagination);
+    if let Some(c) = counts? {
+        out.insert("counts".into(), json!(c));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::model::{Category, Priority};
+
+    fn ticket(status: Status) -> Ticket {
+        Ticket {
+            id: new_id(),
+            title: "t".into(),
+            description: "d".into(),
+            status,
+            priority: Priority::Medium,
+            category: Category::General,
+            client: "alice".into(),
+            assigned_to: None,
+            tags: vec![],
+            resolution: (status == Status::Resolved).then(|| "fixed".into()),
+            created_at: "2026-11-25T00:00:00.000Z".into(),
+            updated_at: "2026-11-25T00:00:00.000Z".into(),
+            resolved_at: (status == Status::Resolved).then(|| "2026-11-25T00:00:00.000Z".into()),
+            closed_at: None,
+            first_response_at: None,
+            thread_count: 1,
+            public_thread_count: 1,
+            version: 1,
+        }
+    }
+
+    fn alice() -> Caller {
+        Caller {
+            sub: "alice".into(),
+            role: Role::Customer,
+        }
+    }
+
+    fn agent() -> Caller {
+        Caller {
+            sub: "agent-7".into(),
+            role: Role::Agent,
+        }
+    }
+
+    fn reply(internal: bool) -> AddThread {
+        AddThread {
+            message: "hello".into(),
+            internal,
+        }
+    }
+
+    const AT: &str = "2026-11-26T00:00:00.000Z";
+
+    #[test]
+    fn a_customer_reply_reopens_pending_and_resolved_tickets() {
+        for status in [Status::Pending, Status::Resolved] {
+            let plan = plan_thread(&ticket(status), &alice(), &reply(false), AT).unwrap();
+            assert_eq!(plan.thread.kind, ThreadType::User);
+            let system = plan.reopen.expect("a system thread");
+            assert_eq!(system.kind, ThreadType::System);
+            assert!(system
+                .message
+                .starts_with(&format!("Status changed from {status} to open")));
+            assert_eq!(plan.after.status, Status::Open);
+            assert_eq!(plan.after.resolved_at, None);
+            assert_eq!(plan.after.resolution, None);
+        }
+        for status in [Status::Open, Status::InProgress] {
+            let plan = plan_thread(&ticket(status), &alice(), &reply(false), AT).unwrap();
+            assert!(plan.reopen.is_none());
+            assert_eq!(plan.after.status, status);
+        }
+        let plan = plan_thread(&ticket(Status::Pending), &agent(), &reply(false), AT).unwrap();
+        assert!(plan.reopen.is_none(), "agents' replies do not reopen");
+    }
+
+    #[test]
+    fn first_response_is_the_first_public_agent_thread() {
+        let t = ticket(Status::Open);
+        assert!(
+            plan_thread(&t, &agent(), &reply(false), AT)
+                .unwrap()
+                .first_response
+        );
+        assert!(
+            !plan_thread(&t, &agent(), &reply(true), AT)
+                .unwrap()
+                .first_response
+        );
+        assert!(
+            !plan_thread(&t, &alice(), &reply(false), AT)
+                .unwrap()
+                .first_response
+        );
+        let mut answered = t.clone();
+        answered.first_response_at = Some(AT.into());
+        assert!(
+            !plan_thread(&answered, &agent(), &reply(false), AT)
+                .unwrap()
+                .first_response
+        );
+    }
+
+    #[test]
+    fn closed_tickets_take_no_threads_and_customers_no_internal_notes() {
+        assert_eq!(
+            plan_thread(&ticket(Status::Closed), &agent(), &reply(false), AT).unwrap_err(),
+            ApiError::TicketClosed
+        );
+        assert!(matches!(
+            plan_thread(&ticket(Status::Open), &alice(), &reply(true), AT),
+            Err(ApiError::Forbidden(_))
+        ));
+    }
+
+    #[test]
+    fn status_fields_follow_the_contract() {
+        let mut t = ticket(Status::Open);
+        t.resolution = None;
+        t.resolved_at = None;
+        t.apply_status(Status::Resolved, Some("done".into()), AT);
+        assert_eq!(
+            (t.resolved_at.as_deref(), t.resolution.as_deref()),
+            (Some(AT), Some("done"))
+        );
+        t.apply_status(Status::Open, None, AT);
+        assert_eq!(
+            (t.resolved_at.as_deref(), t.resolution.as_deref()),
+            (None, None)
+        );
+        t.apply_status(Status::Closed, None, AT);
+        assert_eq!(t.closed_at.as_deref(), Some(AT));
+        assert_eq!(t.updated_at, AT);
+    }
+}

@@ -1,0 +1,988 @@
+//! The single-table DynamoDB store: key design, indexes, and every read and write the
+//! operations need. Every write that touches more than one item is one TransactWriteItems.
+//!
+//! Items (table keys `PK`, `SK`):
+//! - ticket: `TICKET#<id>` / `TICKET`, with the list-index keys below (only ticket items have
+//!   them, so every index is sparse);
+//! - thread: `TICKET#<id>` / `THREAD#<timestamp>#<threadId>` (oldest first in one Query);
+//! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`;
+//! - global counters, sharded: `COUNTS#ALL#<n>` / `COUNTS` (also remember the first month).
+//!
+//! List indexes, all sorted by `createdKey` = `<createdAt>#<id>`, read newest first:
+//! `byClient` (`CLIENT#<sub>`) and `byAssignee` (`ASSIGNEE#<sub|none>`) are bounded by one
+//! person; the agent-wide ones are bucketed by month so no partition takes every write for
+//! ever: `byStatus` (`STATUS#<s>#<yyyy-mm>`), `byPriority`, `byCategory`, `byMonth` (`ALL#<yyyy-mm>`).
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{Datelike, Utc};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use crate::auth::Caller;
+use crate::cursor::Position;
+use crate::error::ApiError;
+use crate::input::{Assignee, ListFilters};
+use crate::model::{Category, Priority, Status, Thread, Ticket};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const CREATED_KEY: &str = "createdKey";
+const TICKET_SK: &str = "TICKET";
+const THREAD_PREFIX: &str = "THREAD#";
+const COUNTS_SK: &str = "COUNTS";
+const FIRST_MONTH: &str = "firstMonth";
+
+/// A list index: its name and partition-key attribute (the sort key is always `createdKey`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Index {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+}
+
+pub const BY_CLIENT: Index = Index {
+    name: "byClient",
+    partition_key: "clientKey",
+};
+pub const BY_ASSIGNEE: Index = Index {
+    name: "byAssignee",
+    partition_key: "assigneeKey",
+};
+pub const BY_STATUS: Index = Index {
+    name: "byStatus",
+    partition_key: "statusKey",
+};
+pub const BY_PRIORITY: Index = Index {
+    name: "byPriority",
+    partition_key: "priorityKey",
+};
+pub const BY_CATEGORY: Index = Index {
+    name: "byCategory",
+    partition_key: "categoryKey",
+};
+pub const BY_MONTH: Index = Index {
+    name: "byMonth",
+    partition_key: "monthKey",
+};
+pub const INDEXES: [&Index; 6] = [
+    &BY_CLIENT,
+    &BY_ASSIGNEE,
+    &BY_STATUS,
+    &BY_PRIORITY,
+    &BY_CATEGORY,
+    &BY_MONTH,
+];
+
+/// The table's keys and indexes as data: what `template.yaml` must declare (a test compares).
+pub fn schema() -> serde_json::Value {
+    json!({
+        "keySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+        "attributeDefinitions": attribute_names().iter()
+            .map(|n| json!({"AttributeName": n, "AttributeType": "S"})).collect::<Vec<_>>(),
+        "globalSecondaryIndexes": INDEXES.iter().map(|i| json!({
+            "IndexName": i.name,
+            "KeySchema": [{"AttributeName": i.partition_key, "KeyType": "HASH"},
+                          {"AttributeName": CREATED_KEY, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn attribute_names() -> Vec<&'static str> {
+    let mut names = vec![PK, SK, CREATED_KEY];
+    names.extend(INDEXES.iter().map(|i| i.partition_key));
+    names
+}
+
+/// Creates the table as [`schema`] describes it (local stack and tests; SAM does it in AWS).
+pub async fn create_table(client: &Client, table: &str) -> Result<(), ApiError> {
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| ApiError::internal("key schema", e))
+    };
+    let mut req = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(PK, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?);
+    for name in attribute_names() {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| ApiError::internal("attribute", e))?,
+        );
+    }
+    for index in INDEXES {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.partition_key, KeyType::Hash)?)
+                .key_schema(key(CREATED_KEY, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| ApiError::internal("index", e))?,
+        );
+    }
+    req.send()
+        .await
+        .map_err(|e| ApiError::internal("create table", e.into_service_error()))?;
+    Ok(())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+    serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode item", e))
+}
+
+fn ticket_pk(id: &str) -> String {
+    format!("TICKET#{id}")
+}
+
+fn thread_sk(t: &Thread) -> String {
+    format!("{THREAD_PREFIX}{}#{}", t.timestamp, t.id)
+}
+
+/// `yyyy-mm` of a contract timestamp.
+fn month_of(timestamp: &str) -> &str {
+    timestamp.get(..7).unwrap_or(timestamp)
+}
+
+fn current_month() -> String {
+    let now = Utc::now();
+    format!("{:04}-{:02}", now.year(), now.month())
+}
+
+fn previous_month(month: &str) -> Option<String> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    Some(if m <= 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", m - 1)
+    })
+}
+
+fn assignee_key(assignee: Option<&str>) -> String {
+    format!("ASSIGNEE#{}", assignee.unwrap_or("none"))
+}
+
+/// The index keys of a ticket, derived from its fields (written whenever the ticket is).
+fn index_keys(t: &Ticket) -> [(&'static str, String); 7] {
+    let month = month_of(&t.created_at);
+    [
+        (BY_CLIENT.partition_key, format!("CLIENT#{}", t.client)),
+        (
+            BY_ASSIGNEE.partition_key,
+            assignee_key(t.assigned_to.as_deref()),
+        ),
+        (
+            BY_STATUS.partition_key,
+            format!("STATUS#{}#{month}", t.status),
+        ),
+        (
+            BY_PRIORITY.partition_key,
+            format!("PRIORITY#{}#{month}", t.priority),
+        ),
+        (
+            BY_CATEGORY.partition_key,
+            format!("CATEGORY#{}#{month}", t.category),
+        ),
+        (BY_MONTH.partition_key, format!("ALL#{month}")),
+        (CREATED_KEY, format!("{}#{}", t.created_at, t.id)),
+    ]
+}
+
+/// The index key attribute computed from a ticket field, if any.
+fn derived_key(field: &str) -> Option<&'static str> {
+    match field {
+        "status" => Some(BY_STATUS.partition_key),
+        "priority" => Some(BY_PRIORITY.partition_key),
+        "category" => Some(BY_CATEGORY.partition_key),
+        "assignedTo" => Some(BY_ASSIGNEE.partition_key),
+        _ => None,
+    }
+}
+
+/// A value as an item, without NULL attributes: an absent attribute is what
+/// `if_not_exists` and `attribute_not_exists` test for.
+fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, ApiError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| ApiError::internal("encode item", e))?;
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    Ok(item)
+}
+
+fn ticket_item(t: &Ticket) -> Result<Item, ApiError> {
+    let mut item = to_item(t)?;
+    item.insert(PK.into(), s(ticket_pk(&t.id)));
+    item.insert(SK.into(), s(TICKET_SK));
+    for (name, value) in index_keys(t) {
+        item.insert(name.into(), s(value));
+    }
+    Ok(item)
+}
+
+fn thread_item(ticket_id: &str, t: &Thread) -> Result<Item, ApiError> {
+    let mut item = to_item(t)?;
+    item.insert(PK.into(), s(ticket_pk(ticket_id)));
+    item.insert(SK.into(), s(thread_sk(t)));
+    Ok(item)
+}
+
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", PK)
+        .build()
+        .map_err(|e| ApiError::internal("put", e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Moves of the per-status counters, as `(status, delta)`.
+type Deltas = Vec<(Status, i64)>;
+
+/// An `ADD` of counter deltas to one counter item, optionally remembering the first month.
+fn counter_update(
+    table: &str,
+    pk: String,
+    deltas: &Deltas,
+    first_month: Option<&str>,
+) -> Result<TransactWriteItem, ApiError> {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut adds = Vec::new();
+    for (i, (status, delta)) in deltas.iter().enumerate() {
+        names.insert(format!("#c{i}"), status.as_str().to_owned());
+        values.insert(format!(":c{i}"), n(*delta));
+        adds.push(format!("#c{i} :c{i}"));
+    }
+    let mut expr = format!("ADD {}", adds.join(", "));
+    if let Some(month) = first_month {
+        names.insert("#first".into(), FIRST_MONTH.into());
+        values.insert(":first".into(), s(month));
+        expr.push_str(" SET #first = if_not_exists(#first, :first)");
+    }
+    let update = Update::builder()
+        .table_name(table)
+        .key(PK, s(pk))
+        .key(SK, s(COUNTS_SK))
+        .update_expression(expr)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| ApiError::internal("counter update", e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// How a conditional multi-item write ended, for the service to decide (retry, 409, 412).
+#[derive(Debug)]
+pub enum WriteError {
+    /// A condition on the ticket did not hold: it changed since it was read.
+    Changed,
+    /// DynamoDB cancelled the transaction because another one touched the same items.
+    Contended,
+    Failed(ApiError),
+}
+
+impl From<ApiError> for WriteError {
+    fn from(e: ApiError) -> Self {
+        WriteError::Failed(e)
+    }
+}
+
+/// Maps an SDK failure: throttling is the caller's to retry later, anything else is internal.
+fn sdk_error<E, R>(context: &str, err: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().map(str::to_owned);
+    match code.as_deref() {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "LimitExceededException",
+        ) => ApiError::Throttled,
+        _ => ApiError::internal(
+            context,
+            format!(
+                "{}: {}",
+                code.as_deref().unwrap_or("no code"),
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ),
+        ),
+    }
+}
+
+/// What an update of the ticket item does besides setting its fields to their new values.
+pub struct TicketWrite<'a> {
+    /// The ticket after the change; its fields (and index keys) are written as they are here.
+    pub after: &'a Ticket,
+    /// Fields to write from `after`: set when present, removed when `None`.
+    pub fields: &'a [&'static str],
+    /// Threads added by this change, all / visible to the customer.
+    pub threads: (i64, i64),
+    /// `firstResponseAt` set now unless it already is (the first public agent reply).
+    pub first_response: Option<&'a str>,
+    /// The status the ticket must still have.
+    pub expect_status: Status,
+    /// The version the ticket must still have (none: any).
+    pub expect_version: Option<u64>,
+}
+
+impl TicketWrite<'_> {
+    fn build(&self, table: &str) -> Result<TransactWriteItem, ApiError> {
+        let item = ticket_item(self.after)?;
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        let (mut sets, mut removes) = (Vec::new(), Vec::new());
+        // Only the index keys derived from the fields written here: the others may have
+        // been changed by a concurrent request and must not be overwritten from a stale read.
+        let keys: Vec<&'static str> = index_keys(self.after)
+            .iter()
+            .filter(|(key, _)| self.fields.iter().any(|f| derived_key(f) == Some(*key)))
+            .map(|(key, _)| *key)
+            .collect();
+        let written = self.fields.iter().copied().chain(keys);
+        for (i, field) in written.enumerate() {
+            names.insert(format!("#f{i}"), field.to_owned());
+            match item.get(field) {
+                Some(v) => {
+                    values.insert(format!(":f{i}"), v.clone());
+                    sets.push(format!("#f{i} = :f{i}"));
+                }
+                None => removes.push(format!("#f{i}")),
+            }
+        }
+        if let Some(at) = self.first_response {
+            names.insert("#fr".into(), "firstResponseAt".into());
+            values.insert(":fr".into(), s(at));
+            sets.push("#fr = if_not_exists(#fr, :fr)".into());
+        }
+        names.insert("#tc".into(), "threadCount".into());
+        names.insert("#ptc".into(), "publicThreadCount".into());
+        names.insert("#v".into(), "version".into());
+        names.insert("#st".into(), "status".into());
+        names.insert("#pk".into(), PK.into());
+        values.insert(":tc".into(), n(self.threads.0));
+        values.insert(":ptc".into(), n(self.threads.1));
+        values.insert(":one".into(), n(1));
+        values.insert(":expst".into(), s(self.expect_status.as_str()));
+        let mut condition = "attribute_exists(#pk) AND #st = :expst".to_owned();
+        if let Some(v) = self.expect_version {
+            values.insert(":expv".into(), n(v as i64));
+            condition.push_str(" AND #v = :expv");
+        }
+        let mut expr = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        expr.push_str(" ADD #tc :tc, #ptc :ptc, #v :one");
+        let update = Update::builder()
+            .table_name(table)
+            .key(PK, s(ticket_pk(&self.after.id)))
+            .key(SK, s(TICKET_SK))
+            .update_expression(expr)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| ApiError::internal("ticket update", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// Where a list reads: one index, one partition or a walk over monthly partitions, and what
+/// the index key does not already select (a filter within that partition).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListPlan {
+    pub index: &'static Index,
+    pub partitions: Partitions,
+    pub status: Option<Status>,
+    pub category: Option<Category>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Partitions {
+    One(String),
+    /// `<prefix><yyyy-mm>`, newest month first, down to the first month with a ticket.
+    Monthly(String),
+}
+
+/// Chooses the index that selects the most with its key. Customers always read their own
+/// partition of `byClient` (bounded by their own tickets); agents read the index of the most
+/// specific filter given.
+pub fn plan_list(caller: &Caller, f: &ListFilters) -> Result<ListPlan, ApiError> {
+    let mut plan = ListPlan {
+        index: &BY_MONTH,
+        partitions: Partitions::Monthly("ALL#".into()),
+        status: f.status,
+        category: f.category,
+        priority: f.priority,
+        assignee: f.assigned_to.as_ref().map(|a| match a {
+            Assignee::User(u) => assignee_key(Some(u)),
+            Assignee::Unassigned => assignee_key(None),
+        }),
+    };
+    if !caller.is_agent() {
+        if f.client.is_some() || f.assigned_to.is_some() {
+            return Err(ApiError::Forbidden(
+                "only agents may filter by client or assignedTo".into(),
+            ));
+        }
+        plan.index = &BY_CLIENT;
+        plan.partitions = Partitions::One(format!("CLIENT#{}", caller.sub));
+    } else if let Some(client) = &f.client {
+        plan.index = &BY_CLIENT;
+        plan.partitions = Partitions::One(format!("CLIENT#{client}"));
+    } else if let Some(assignee) = plan.assignee.take() {
+        plan.index = &BY_ASSIGNEE;
+        plan.partitions = Partitions::One(assignee);
+    } else if let Some(status) = plan.status.take() {
+        plan.index = &BY_STATUS;
+        plan.partitions = Partitions::Monthly(format!("STATUS#{status}#"));
+    } else if let Some(priority) = plan.priority.take() {
+        plan.index = &BY_PRIORITY;
+        plan.partitions = Partitions::Monthly(format!("PRIORITY#{priority}#"));
+    } else if let Some(category) = plan.category.take() {
+        plan.index = &BY_CATEGORY;
+        plan.partitions = Partitions::Monthly(format!("CATEGORY#{category}#"));
+    }
+    Ok(plan)
+}
+
+impl ListPlan {
+    fn filter(&self) -> Option<(String, HashMap<String, String>, Item)> {
+        let mut parts = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = Item::new();
+        let mut add = |attr: &str, value: String| {
+            let i = parts.len();
+            parts.push(format!("#q{i} = :q{i}"));
+            names.insert(format!("#q{i}"), attr.to_owned());
+            values.insert(format!(":q{i}"), s(value));
+        };
+        if let Some(v) = self.status {
+            add("status", v.to_string());
+        }
+        if let Some(v) = self.category {
+            add("category", v.to_string());
+        }
+        if let Some(v) = self.priority {
+            add("priority", v.to_string());
+        }
+        if let Some(v) = &self.assignee {
+            add(BY_ASSIGNEE.partition_key, v.clone());
+        }
+        (!parts.is_empty()).then(|| (parts.join(" AND "), names, values))
+    }
+
+    fn first_partition(&self) -> String {
+        match &self.partitions {
+            Partitions::One(p) => p.clone(),
+            Partitions::Monthly(prefix) => format!("{prefix}{}", current_month()),
+        }
+    }
+
+    fn next_partition(&self, current: &str, floor: &str) -> Option<String> {
+        let Partitions::Monthly(prefix) = &self.partitions else {
+            return None;
+        };
+        let month = previous_month(current.strip_prefix(prefix.as_str())?)?;
+        (month.as_str() >= floor).then(|| format!("{prefix}{month}"))
+    }
+
+    fn owns(&self, partition: &str) -> bool {
+        match &self.partitions {
+            Partitions::One(p) => p == partition,
+            Partitions::Monthly(prefix) => partition.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub open: i64,
+    pub pending: i64,
+    pub in_progress: i64,
+    pub resolved: i64,
+    pub closed: i64,
+}
+
+impl Counts {
+    fn add_item(&mut self, item: &Item) {
+        let get = |s: Status| {
+            item.get(s.as_str())
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        self.open += get(Status::Open);
+        self.pending += get(Status::Pending);
+        self.in_progress += get(Status::InProgress);
+        self.resolved += get(Status::Resolved);
+        self.closed += get(Status::Closed);
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    shards: u32,
+    /// The month of the first ticket ever: fixed once there is one, so cached per container.
+    first_month: Arc<OnceLock<String>>,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>, shards: u32) -> Self {
+        Store {
+            client,
+            table: table.into(),
+            shards: shards.max(1),
+            first_month: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn client_counter(&self, sub: &str) -> String {
+        format!("COUNTS#CLIENT#{sub}")
+    }
+
+    fn global_counter(&self, shard: u32) -> String {
+        format!("COUNTS#ALL#{shard}")
+    }
+
+    fn any_global_counter(&self) -> String {
+        self.global_counter(rand::random::<u32>() % self.shards)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), WriteError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            err.as_service_error()
+        {
+            let codes: Vec<&str> = cancel
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            if codes.contains(&"ConditionalCheckFailed") {
+                return Err(WriteError::Changed);
+            }
+            if codes.contains(&"TransactionConflict") {
+                return Err(WriteError::Contended);
+            }
+        }
+        if err.code() == Some("TransactionConflictException") {
+            return Err(WriteError::Contended);
+        }
+        Err(WriteError::Failed(sdk_error("transact write", err)))
+    }
+
+    /// The ticket, its first thread and both counters, all or nothing.
+    #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
+    pub async fn create(&self, ticket: &Ticket, first: &Thread) -> Result<(), WriteError> {
+        let deltas = vec![(ticket.status, 1)];
+        let items = vec![
+            put_new(&self.table, ticket_item(ticket)?)?,
+            put_new(&self.table, thread_item(&ticket.id, first)?)?,
+            counter_update(
+                &self.table,
+                self.client_counter(&ticket.client),
+                &deltas,
+                None,
+            )?,
+            counter_update(
+                &self.table,
+                self.any_global_counter(),
+                &deltas,
+                Some(month_of(&ticket.created_at)),
+            )?,
+        ];
+        self.transact(items).await
+    }
+
+    /// The ticket item alone (strongly consistent).
+    #[tracing::instrument(skip_all)]
+    pub async fn ticket(&self, id: &str) -> Result<Option<Ticket>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(id)))
+            .key(SK, s(TICKET_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get ticket", e))?;
+        out.item
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode", e)))
+            .transpose()
+    }
+
+    /// The ticket and its threads, oldest first: one Query on the ticket's partition (more
+    /// only if the threads exceed a 1 MB page).
+    #[tracing::instrument(skip_all)]
+    pub async fn ticket_with_threads(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Ticket, Vec<Thread>)>, ApiError> {
+        let mut ticket = None;
+        let mut threads = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(ticket_pk(id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("query ticket", e))?;
+            for item in out.items.unwrap_or_default() {
+                let sk = item.get(SK).and_then(|v| v.as_s().ok()).cloned();
+                match sk.as_deref() {
+                    Some(TICKET_SK) => ticket = Some(decode(item)?),
+                    Some(k) if k.starts_with(THREAD_PREFIX) => threads.push(decode(item)?),
+                    _ => {}
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(ticket.map(|t| (t, threads)))
+    }
+
+    /// New threads and the ticket's update in one transaction; when the status moves, the
+    /// counters move with it.
+    #[tracing::instrument(skip_all, fields(ticket = %write.after.id))]
+    pub async fn update(
+        &self,
+        write: &TicketWrite<'_>,
+        new_threads: &[&Thread],
+        status_from: Option<Status>,
+    ) -> Result<(), WriteError> {
+        let mut items = vec![write.build(&self.table)?];
+        for t in new_threads {
+            items.push(put_new(&self.table, thread_item(&write.after.id, t)?)?);
+        }
+        if let Some(from) = status_from.filter(|f| *f != write.after.status) {
+            let deltas = vec![(from, -1), (write.after.status, 1)];
+            items.push(counter_update(
+                &self.table,
+                self.client_counter(&write.after.client),
+                &deltas,
+                None,
+            )?);
+            items.push(counter_update(
+                &self.table,
+                self.any_global_counter(),
+                &deltas,
+                None,
+            )?);
+        }
+        self.transact(items).await
+    }
+
+    /// Up to `limit` tickets after `after`, newest first, and where the next page starts
+    /// (none on the last page: one more ticket is looked for before saying there are more).
+    #[tracing::instrument(skip_all, fields(index = plan.index.name))]
+    pub async fn list(
+        &self,
+        plan: &ListPlan,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<(Vec<Ticket>, Option<Position>), ApiError> {
+        let floor = match &plan.partitions {
+            Partitions::One(_) => String::new(),
+            Partitions::Monthly(_) => match self.first_month().await? {
+                Some(m) => m,
+                None => return Ok((Vec::new(), None)),
+            },
+        };
+        let (mut partition, mut start) = match after {
+            Some(pos) if plan.owns(&pos.partition) => {
+                let mut key = Item::new();
+                key.insert(PK.into(), s(ticket_pk(&pos.id)));
+                key.insert(SK.into(), s(TICKET_SK));
+                key.insert(plan.index.partition_key.into(), s(pos.partition.clone()));
+                key.insert(CREATED_KEY.into(), s(pos.created_key));
+                (pos.partition, Some(key))
+            }
+            Some(_) => return Err(ApiError::InvalidCursor),
+            None => (plan.first_partition(), None),
+        };
+        let filter = plan.filter();
+        let mut found: Vec<(String, Ticket)> = Vec::new();
+        while found.len() <= limit {
+            let wanted = limit + 1 - found.len();
+            // With a filter, read wider pages: the filter drops items after they are read.
+            let page = if filter.is_some() {
+                wanted.max(100)
+            } else {
+                wanted
+            };
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(plan.index.name)
+                .key_condition_expression("#ipk = :ipk")
+                .expression_attribute_names("#ipk", plan.index.partition_key)
+                .expression_attribute_values(":ipk", s(partition.clone()))
+                .scan_index_forward(false)
+                .limit(page as i32)
+                .set_exclusive_start_key(start.take());
+            if let Some((expr, names, values)) = &filter {
+                q = q.filter_expression(expr);
+                for (k, v) in names {
+                    q = q.expression_attribute_names(k, v);
+                }
+                for (k, v) in values {
+                    q = q.expression_attribute_values(k, v.clone());
+                }
+            }
+            let out = q.send().await.map_err(|e| sdk_error("list", e))?;
+            for item in out.items.unwrap_or_default() {
+                let t: Ticket =
+                    serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode", e))?;
+                found.push((partition.clone(), t));
+            }
+            if out.last_evaluated_key.is_some() {
+                start = out.last_evaluated_key;
+            } else if let Some(next) = plan.next_partition(&partition, &floor) {
+                partition = next;
+            } else {
+                break;
+            }
+        }
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next = match found.last() {
+            Some((partition, t)) if more => Some(Position {
+                partition: partition.clone(),
+                id: t.id.clone(),
+                created_key: format!("{}#{}", t.created_at, t.id),
+            }),
+            _ => None,
+        };
+        Ok((found.into_iter().map(|(_, t)| t).collect(), next))
+    }
+
+    /// Tickets per status: the customer's own counter, or the sum of the global shards.
+    #[tracing::instrument(skip_all)]
+    pub async fn counts(&self, caller: &Caller) -> Result<Counts, ApiError> {
+        let mut counts = Counts::default();
+        if caller.is_agent() {
+            for item in self.global_counters().await? {
+                counts.add_item(&item);
+            }
+        } else {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(PK, s(self.client_counter(&caller.sub)))
+                .key(SK, s(COUNTS_SK))
+                .send()
+                .await
+                .map_err(|e| sdk_error("counts", e))?;
+            if let Some(item) = out.item {
+                counts.add_item(&item);
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn global_counters(&self) -> Result<Vec<Item>, ApiError> {
+        let mut keys = KeysAndAttributes::builder().consistent_read(true);
+        for shard in 0..self.shards {
+            let mut key = Item::new();
+            key.insert(PK.into(), s(self.global_counter(shard)));
+            key.insert(SK.into(), s(COUNTS_SK));
+            keys = keys.keys(key);
+        }
+        let mut pending = Some(BTreeMap::from([(
+            self.table.clone(),
+            keys.build()
+                .map_err(|e| ApiError::internal("batch keys", e))?,
+        )]));
+        let mut items = Vec::new();
+        for _ in 0..5 {
+            let Some(request) = pending.take().filter(|r| !r.is_empty()) else {
+                break;
+            };
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| sdk_error("global counts", e))?;
+            if let Some(mut responses) = out.responses {
+                items.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            pending = out.unprocessed_keys.map(|u| u.into_iter().collect());
+        }
+        if pending.is_some_and(|p| !p.is_empty()) {
+            return Err(ApiError::Throttled);
+        }
+        Ok(items)
+    }
+
+    async fn first_month(&self) -> Result<Option<String>, ApiError> {
+        if let Some(m) = self.first_month.get() {
+            return Ok(Some(m.clone()));
+        }
+        let first = self
+            .global_counters()
+            .await?
+            .iter()
+            .filter_map(|i| i.get(FIRST_MONTH).and_then(|v| v.as_s().ok()).cloned())
+            .min();
+        if let Some(m) = &first {
+            let _ = self.first_month.set(m.clone());
+        }
+        Ok(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+
+    fn agent() -> Caller {
+        Caller {
+            sub: "agent-1".into(),
+            role: Role::Agent,
+        }
+    }
+
+    #[test]
+    fn months_walk_back_across_years() {
+        assert_eq!(previous_month("2026-01").as_deref(), Some("2025-12"));
+        assert_eq!(previous_month("2026-11").as_deref(), Some("2026-10"));
+        assert_eq!(month_of("2026-11-25T19:00:00.123Z"), "2026-11");
+    }
+
+    #[test]
+    fn customers_read_only_their_own_partition() {
+        let alice = Caller {
+            sub: "alice".into(),
+            role: Role::Customer,
+        };
+        let f = ListFilters {
+            status: Some(Status::Open),
+            ..Default::default()
+        };
+        let plan = plan_list(&alice, &f).unwrap();
+        assert_eq!(plan.index, &BY_CLIENT);
+        assert_eq!(plan.partitions, Partitions::One("CLIENT#alice".into()));
+        assert_eq!(plan.status, Some(Status::Open));
+        let f = ListFilters {
+            client: Some("bob".into()),
+            ..Default::default()
+        };
+        assert!(matches!(plan_list(&alice, &f), Err(ApiError::Forbidden(_))));
+    }
+
+    #[test]
+    fn agents_read_the_most_specific_index() {
+        let plan = plan_list(&agent(), &ListFilters::default()).unwrap();
+        assert_eq!(plan.index, &BY_MONTH);
+        let f = ListFilters {
+            status: Some(Status::Pending),
+            priority: Some(Priority::High),
+            ..Default::default()
+        };
+        let plan = plan_list(&agent(), &f).unwrap();
+        assert_eq!(plan.index, &BY_STATUS);
+        assert_eq!(
+            plan.partitions,
+            Partitions::Monthly("STATUS#pending#".into())
+        );
+        assert_eq!((plan.status, plan.priority), (None, Some(Priority::High)));
+        let f = ListFilters {
+            status: Some(Status::Pending),
+            assigned_to: Some(Assignee::Unassigned),
+            ..Default::default()
+        };
+        let plan = plan_list(&agent(), &f).unwrap();
+        assert_eq!(plan.index, &BY_ASSIGNEE);
+        assert_eq!(plan.partitions, Partitions::One("ASSIGNEE#none".into()));
+        assert_eq!(plan.status, Some(Status::Pending));
+        assert_eq!(plan.assignee, None);
+    }
+
+    #[test]
+    fn a_monthly_walk_stops_at_the_first_month() {
+        let plan = plan_list(&agent(), &ListFilters::default()).unwrap();
+        assert_eq!(
+            plan.next_partition("ALL#2026-01", "2025-11").as_deref(),
+            Some("ALL#2025-12")
+        );
+        assert_eq!(plan.next_partition("ALL#2025-11", "2025-11"), None);
+        assert!(!plan.owns("CLIENT#alice"));
+    }
+
+    #[test]
+    fn schema_lists_every_index_on_created_key() {
+        let s = schema();
+        let indexes = s["globalSecondaryIndexes"].as_array().unwrap();
+        assert_eq!(indexes.len(), 6);
+        assert!(indexes
+            .iter()
+            .all(|i| i["KeySchema"][1]["AttributeName"] == CREATED_KEY));
+    }
+}
