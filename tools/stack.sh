@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The local stack, shared by `make dev` and `make test`: the Python tools in .venv, moto as the
+# DynamoDB endpoint, the table, and the functions behind `cargo lambda watch`. Every process
+# started here is remembered by its id and stopped by it (never by name).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+export PATH="$VENV/bin:$PATH"
+
+# Dummy credentials: moto accepts any; nothing here can reach AWS.
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local-dummy}
+export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local-dummy}
+export AWS_REGION=${AWS_REGION:-us-east-1}
+export AWS_EC2_METADATA_DISABLED=true
+
+STARTED_PIDS=()
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+ensure_venv() {
+  local stamp="$VENV/.installed"
+  if [ ! -f "$stamp" ] || [ "$ROOT/tools/requirements.txt" -nt "$stamp" ]; then
+    log "installing the pinned Python tools into .venv"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
+    touch "$stamp"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for URL SECONDS PID: until URL answers (any HTTP status), the process dies, or time runs out.
+wait_for() {
+  local url=$1 seconds=$2 pid=${3:-}
+  local deadline=$((SECONDS + seconds))
+  while [ $SECONDS -lt $deadline ]; do
+    if curl -s -o /dev/null --max-time 2 "$url"; then return 0; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      log "process $pid exited before $url answered"
+      return 1
+    fi
+    sleep 0.3
+  done
+  log "$url did not answer within ${seconds}s"
+  return 1
+}
+
+# Starts a command in its own process group, so stopping it also stops what it spawned.
+start_bg() {
+  local logfile=$1; shift
+  setsid "$@" >"$logfile" 2>&1 &
+  local pid=$!
+  STARTED_PIDS+=("$pid")
+  echo "$pid"
+}
+
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${STARTED_PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  STARTED_PIDS=()
+}
+
+# start_moto PORT LOGFILE: moto on 127.0.0.1:PORT unless something already answers there.
+start_moto() {
+  local port=$1 logfile=$2
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  if curl -s -o /dev/null --max-time 2 "$AWS_ENDPOINT_URL/moto-api/"; then
+    log "using the emulator already answering on port $port"
+    return 0
+  fi
+  local pid
+  pid=$(start_bg "$logfile" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port")
+  wait_for "$AWS_ENDPOINT_URL/moto-api/" 60 "$pid"
+  log "moto on $AWS_ENDPOINT_URL (pid $pid)"
+}
+
+create_table() {
+  "$ROOT/target/debug/tickets-dev" create-table >&2
+}
+
+# start_api PORT LOGFILE [CONCURRENCY]: the functions behind cargo lambda watch, local auth on.
+start_api() {
+  local port=$1 logfile=$2 concurrency=${3:-4}
+  export AUTH_MODE=local
+  local pid
+  pid=$(start_bg "$logfile" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+    --ignore-changes --concurrency "$concurrency")
+  wait_for "http://127.0.0.1:$port/" 120 "$pid"
+  log "API on http://127.0.0.1:$port (pid $pid)"
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make test`: everything a change must pass, from a fresh clone. Starts moto and the local
+# API on free ports and stops them again, whatever happens.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+cd "$ROOT"
+trap stop_started EXIT INT TERM
+
+LOGS="$ROOT/target/test-logs"
+mkdir -p "$LOGS"
+
+ensure_venv
+
+log "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "build (once for the whole run)"
+cargo build --workspace --all-targets --quiet
+
+start_moto "$(free_port)" "$LOGS/moto.log"
+
+log "unit and store tests (store tests against moto at $AWS_ENDPOINT_URL)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+log "template checks"
+cfn-lint template.yaml
+
+export TABLE_NAME="tickets-e2e-$$"
+create_table
+API_PORT=$(free_port)
+start_api "$API_PORT" "$LOGS/api.log" 8
+export API_URL="http://127.0.0.1:$API_PORT"
+
+log "end-to-end and template tests against $API_URL"
+pytest -q tests
