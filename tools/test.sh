@@ -32,6 +32,14 @@ cfn-lint template.yaml
 
 export TABLE_NAME="tickets-e2e-$$"
 create_table
+
+# The functions reach moto through a proxy the tests can tell to hold back writes.
+PROXY_PORT=$(free_port)
+proxy_pid=$(start_bg "$LOGS/proxy.log" "$VENV/bin/python" tests/faultproxy.py "$PROXY_PORT" "$AWS_ENDPOINT_URL")
+export FAULT_PROXY_URL="http://127.0.0.1:$PROXY_PORT"
+wait_for "$FAULT_PROXY_URL/moto-api/" 30 "$proxy_pid"
+export AWS_ENDPOINT_URL="$FAULT_PROXY_URL"
+
 API_PORT=$(free_port)
 start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"

@@ -227,6 +227,12 @@ mod tests {
             json_object(&post(Some("application/json"), "[1]")),
             Err(ApiError::InvalidJson(_))
         ));
+        let mut binary = post(Some("application/json"), "");
+        *binary.body_mut() = Body::Binary(vec![0xff, 0xfe, b'{', b'}']);
+        assert!(matches!(
+            json_object(&binary),
+            Err(ApiError::InvalidJson(_))
+        ));
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(BODY_MAX));
         assert_eq!(
             json_object(&post(Some("application/json"), &big)),

@@ -1,0 +1,126 @@
+"""Fixtures for the end-to-end tests: the running local API (started by `make test`), tokens
+for customers and an agent, and a small client that checks the contract's envelope."""
+
+import os
+import re
+import time
+import uuid
+
+import jwt
+import pytest
+import requests
+
+LOCAL_SECRET = os.environ.get("LOCAL_JWT_SECRET") or "local-development-secret"
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def token(sub, agent=False, secret=LOCAL_SECRET, ttl=3600, **extra):
+    claims = {"sub": sub, "exp": int(time.time()) + ttl, **extra}
+    if agent:
+        claims["cognito:groups"] = ["agents"]
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class Client:
+    def __init__(self, base, sub, agent=False):
+        self.base = base.rstrip("/") + "/v2/support-tickets"
+        self.sub = sub
+        self.agent = agent
+        self.token = token(sub, agent)
+        self.http = requests.Session()
+
+    def call(self, method, path="", body=None, headers=None, raw=None, params=None):
+        h = {"Authorization": f"Bearer {self.token}"}
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        res = self.http.request(
+            method, self.base + path, json=body, data=raw, headers=h, params=params, timeout=60
+        )
+        if res.headers.get("content-type", "").startswith("application/json"):
+            res.body = res.json()
+            assert res.body["success"] is (res.status_code < 400), res.body
+            if res.status_code >= 400:
+                assert set(res.body) <= {"success", "error", "code", "details", "requestId"}
+                assert res.body["requestId"] and res.body["error"], res.body
+        else:
+            res.body = None
+        return res
+
+    def create(self, **fields):
+        body = {"title": "Login fails", "description": "I cannot log in since Monday.",
+                "priority": "medium", "category": "account"}
+        body.update(fields)
+        res = self.call("POST", body=body)
+        assert res.status_code == 201, res.body
+        return res.body["data"]
+
+    def status(self, ticket_id, status, resolution=None, headers=None):
+        body = {"status": status}
+        if resolution is not None:
+            body["resolution"] = resolution
+        return self.call("PATCH", f"/{ticket_id}/status", body, headers=headers)
+
+    def reply(self, ticket_id, message="Any news?", **fields):
+        return self.call("POST", f"/{ticket_id}/threads", {"message": message, **fields})
+
+    def walk(self, **params):
+        """Every page of a list, following nextCursor to the end."""
+        seen, cursor = [], None
+        while True:
+            q = dict(params)
+            if cursor:
+                q["cursor"] = cursor
+            res = self.call("GET", params=q)
+            assert res.status_code == 200, res.body
+            page = res.body["pagination"]
+            if page["hasMore"]:
+                assert len(res.body["data"]) == page["limit"], "pages before the last are full"
+                assert page["nextCursor"]
+            else:
+                assert page["nextCursor"] is None
+            seen.extend(res.body["data"])
+            cursor = page["nextCursor"]
+            if not cursor:
+                return seen
+
+
+@pytest.fixture(scope="session")
+def api_url():
+    url = os.environ.get("API_URL")
+    assert url, "API_URL is not set: run the end-to-end tests through `make test`"
+    return url
+
+
+def unique(name):
+    return f"{name}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def alice(api_url):
+    return Client(api_url, unique("alice"))
+
+
+@pytest.fixture
+def bob(api_url):
+    return Client(api_url, unique("bob"))
+
+
+@pytest.fixture
+def agent(api_url):
+    return Client(api_url, unique("agent"), agent=True)
+
+
+@pytest.fixture
+def faults():
+    """Tells the proxy between the functions and moto to hold back operations."""
+    url = os.environ.get("FAULT_PROXY_URL")
+    assert url, "FAULT_PROXY_URL is not set: run the end-to-end tests through `make test`"
+
+    def set_faults(delay_ms=None):
+        r = requests.post(f"{url}/__faults", json={"delayMs": delay_ms or {}}, timeout=5)
+        assert r.status_code == 204
+
+    yield set_faults
+    set_faults()
