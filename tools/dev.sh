@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 cd "$ROOT"
-trap stop_started EXIT INT TERM
+trap stop_started EXIT
+trap 'exit 130' INT TERM
 
 EMULATOR_PORT=${EMULATOR_PORT:-5000}
 API_PORT=${API_PORT:-9000}

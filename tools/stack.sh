@@ -48,13 +48,13 @@ wait_for() {
   return 1
 }
 
-# Starts a command in its own process group, so stopping it also stops what it spawned.
+# Starts a command in its own process group, so stopping it also stops what it spawned; its
+# id is left in LAST_PID. (Not meant for `$(...)`: a subshell would not remember the process.)
 start_bg() {
   local logfile=$1; shift
   setsid "$@" >"$logfile" 2>&1 &
-  local pid=$!
-  STARTED_PIDS+=("$pid")
-  echo "$pid"
+  LAST_PID=$!
+  STARTED_PIDS+=("$LAST_PID")
 }
 
 stop_started() {
@@ -67,6 +67,7 @@ stop_started() {
     [ -n "$pid" ] || continue
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then log "process $pid is still running"; fi
   done
   STARTED_PIDS=()
 }
@@ -79,10 +80,9 @@ start_moto() {
     log "using the emulator already answering on port $port"
     return 0
   fi
-  local pid
-  pid=$(start_bg "$logfile" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port")
-  wait_for "$AWS_ENDPOINT_URL/moto-api/" 60 "$pid"
-  log "moto on $AWS_ENDPOINT_URL (pid $pid)"
+  start_bg "$logfile" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+  wait_for "$AWS_ENDPOINT_URL/moto-api/" 60 "$LAST_PID"
+  log "moto on $AWS_ENDPOINT_URL (pid $LAST_PID)"
 }
 
 create_table() {
@@ -93,9 +93,8 @@ create_table() {
 start_api() {
   local port=$1 logfile=$2 concurrency=${3:-4}
   export AUTH_MODE=local
-  local pid
-  pid=$(start_bg "$logfile" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
-    --ignore-changes --concurrency "$concurrency")
-  wait_for "http://127.0.0.1:$port/" 120 "$pid"
-  log "API on http://127.0.0.1:$port (pid $pid)"
+  start_bg "$logfile" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+    --ignore-changes --concurrency "$concurrency"
+  wait_for "http://127.0.0.1:$port/" 120 "$LAST_PID"
+  log "API on http://127.0.0.1:$port (pid $LAST_PID)"
 }

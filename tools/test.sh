@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 cd "$ROOT"
-trap stop_started EXIT INT TERM
+trap stop_started EXIT
+trap 'exit 130' INT TERM
 
 LOGS="$ROOT/target/test-logs"
 mkdir -p "$LOGS"
@@ -35,9 +36,9 @@ create_table
 
 # The functions reach moto through a proxy the tests can tell to hold back writes.
 PROXY_PORT=$(free_port)
-proxy_pid=$(start_bg "$LOGS/proxy.log" "$VENV/bin/python" tests/faultproxy.py "$PROXY_PORT" "$AWS_ENDPOINT_URL")
+start_bg "$LOGS/proxy.log" "$VENV/bin/python" tests/faultproxy.py "$PROXY_PORT" "$AWS_ENDPOINT_URL"
 export FAULT_PROXY_URL="http://127.0.0.1:$PROXY_PORT"
-wait_for "$FAULT_PROXY_URL/moto-api/" 30 "$proxy_pid"
+wait_for "$FAULT_PROXY_URL/moto-api/" 30 "$LAST_PID"
 export AWS_ENDPOINT_URL="$FAULT_PROXY_URL"
 
 API_PORT=$(free_port)

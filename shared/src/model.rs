@@ -156,6 +156,30 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// A new ticket, `open`, version 1, with its first thread counted.
+    pub fn open(input: crate::input::CreateTicket, client: String, at: &str) -> Self {
+        Ticket {
+            id: new_id(),
+            title: input.title,
+            description: input.description,
+            status: Status::Open,
+            priority: input.priority,
+            category: input.category,
+            client,
+            assigned_to: None,
+            tags: input.tags,
+            resolution: None,
+            created_at: at.to_owned(),
+            updated_at: at.to_owned(),
+            resolved_at: None,
+            closed_at: None,
+            first_response_at: None,
+            thread_count: 1,
+            public_thread_count: 1,
+            version: 1,
+        }
+    }
+
     pub fn visible_to(&self, caller: &Caller) -> bool {
         caller.is_agent() || self.client == caller.sub
     }

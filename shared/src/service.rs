@@ -12,7 +12,7 @@ use crate::cursor::Cursors;
 use crate::error::ApiError;
 use crate::input::{AddThread, ChangeStatus, CreateTicket, ListQuery};
 use crate::model::{
-    decide_status_change, new_id, reopens_on_customer_reply, status_message, timestamp, Status,
+    decide_status_change, reopens_on_customer_reply, status_message, timestamp, Status,
     StatusChange, Thread, ThreadType, Ticket, STATUS_FIELDS,
 };
 use crate::store::{plan_list, Store, TicketWrite, WriteError};
@@ -99,26 +99,8 @@ pub async fn create_ticket(
         ThreadType::User
     };
     let first = Thread::new(&caller.sub, input.description.clone(), kind, false, &at);
-    let ticket = Ticket {
-        id: new_id(),
-        title: input.title,
-        description: input.description,
-        status: Status::Open,
-        priority: input.priority,
-        category: input.category,
-        client: input.client.unwrap_or_else(|| caller.sub.clone()),
-        assigned_to: None,
-        tags: input.tags,
-        resolution: None,
-        created_at: at.clone(),
-        updated_at: at,
-        resolved_at: None,
-        closed_at: None,
-        first_response_at: None,
-        thread_count: 1,
-        public_thread_count: 1,
-        version: 1,
-    };
+    let client = input.client.clone().unwrap_or_else(|| caller.sub.clone());
+    let ticket = Ticket::open(input, client, &at);
     match app.store.create(&ticket, &first).await {
         Ok(()) => Ok((ticket, vec![first])),
         Err(WriteError::Failed(e)) => Err(e),
@@ -364,7 +346,7 @@ pub async fn list_tickets(
 mod tests {
     use super::*;
     use crate::auth::Role;
-    use crate::model::{Category, Priority};
+    use crate::model::{new_id, Category, Priority};
 
     fn ticket(status: Status) -> Ticket {
         Ticket {

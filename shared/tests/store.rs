@@ -2,7 +2,7 @@
 //! transactions and pagination through real SDK calls. Each test has a table of its own.
 
 use support_tickets::auth::{Caller, Role};
-use support_tickets::input::ListFilters;
+use support_tickets::input::{CreateTicket, ListFilters};
 use support_tickets::model::{new_id, Category, Priority, Status, Thread, ThreadType, Ticket};
 use support_tickets::service::dynamodb_client;
 use support_tickets::store::{self, plan_list, Counts, Store, TicketWrite, WriteError};
@@ -35,26 +35,17 @@ fn customer(sub: &str) -> Caller {
 }
 
 fn ticket(client: &str, created_at: &str, status: Status) -> (Ticket, Thread) {
-    let t = Ticket {
-        id: new_id(),
+    let input = CreateTicket {
         title: "title".into(),
         description: "description".into(),
-        status,
         priority: Priority::Medium,
         category: Category::Billing,
-        client: client.into(),
-        assigned_to: None,
         tags: vec!["a".into()],
-        resolution: None,
-        created_at: created_at.into(),
-        updated_at: created_at.into(),
-        resolved_at: None,
-        closed_at: None,
-        first_response_at: None,
-        thread_count: 1,
-        public_thread_count: 1,
-        version: 1,
+        client: None,
     };
+    let mut t = Ticket::open(input, client.into(), created_at);
+    // Tests put tickets straight into other statuses; the service only ever creates `open`.
+    t.status = status;
     let first = Thread::new(
         client,
         "description".into(),
