@@ -118,8 +118,9 @@ def faults():
     url = os.environ.get("FAULT_PROXY_URL")
     assert url, "FAULT_PROXY_URL is not set: run the end-to-end tests through `make test`"
 
-    def set_faults(delay_ms=None):
-        r = requests.post(f"{url}/__faults", json={"delayMs": delay_ms or {}}, timeout=5)
+    def set_faults(delay_ms=None, fail=None):
+        r = requests.post(f"{url}/__faults", json={"delayMs": delay_ms or {}, "fail": fail or {}},
+                          timeout=5)
         assert r.status_code == 204
 
     yield set_faults

@@ -504,3 +504,30 @@ def test_customers_never_see_each_others_tickets(alice, bob):
     assert_error(bob.status(t["_id"], "closed"), 404, "SUPPORT_TICKET_NOT_FOUND")
     got = alice.call("GET", f"/{t['_id']}").body["data"]
     assert got["version"] == 1 and got["status"] == "open"
+
+
+# ---------------------------------------------------------------- dependency failures
+
+
+def test_a_failing_database_is_a_500_that_says_nothing_internal(alice, faults):
+    t = alice.create()
+    faults(fail={"Query": "InternalServerError", "TransactWriteItems": "InternalServerError"})
+    for res in [alice.call("GET", f"/{t['_id']}"), alice.call("GET"),
+                alice.status(t["_id"], "closed"), alice.call("POST", body={
+                    "title": "t", "description": "d", "priority": "low", "category": "general"})]:
+        assert_error(res, 500, "INTERNAL_ERROR")
+        text = json.dumps(res.body)
+        for leak in ("secret-internal-table-name", "InternalServerError", "dynamodb", "tickets-e2e"):
+            assert leak.lower() not in text.lower(), text
+    faults()
+    got = alice.call("GET", f"/{t['_id']}").body["data"]
+    assert got["status"] == "open" and got["version"] == 1, "nothing half-written"
+    assert [x["_id"] for x in alice.walk()] == [t["_id"]], "the failed create wrote nothing"
+
+
+def test_throttling_is_a_429_with_retry_after(alice, faults):
+    t = alice.create()
+    faults(fail={"Query": "ProvisionedThroughputExceededException"})
+    res = alice.call("GET", f"/{t['_id']}")
+    assert_error(res, 429, "THROTTLED")
+    assert res.headers["Retry-After"] == "1"

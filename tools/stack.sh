@@ -57,6 +57,13 @@ start_bg() {
   STARTED_PIDS+=("$LAST_PID")
 }
 
+# Whether a process is still running (a zombie has exited; it only waits to be reaped).
+running() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
+}
+
 stop_started() {
   local pid
   for pid in "${STARTED_PIDS[@]:-}"; do
@@ -65,9 +72,12 @@ stop_started() {
   done
   for pid in "${STARTED_PIDS[@]:-}"; do
     [ -n "$pid" ] || continue
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    if kill -0 "$pid" 2>/dev/null; then log "process $pid is still running"; fi
+    for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
+    if running "$pid"; then
+      log "process $pid ignored SIGTERM; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
   done
   STARTED_PIDS=()
 }
@@ -95,6 +105,7 @@ start_api() {
   export AUTH_MODE=local
   start_bg "$logfile" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
     --ignore-changes --concurrency "$concurrency"
-  wait_for "http://127.0.0.1:$port/" 120 "$LAST_PID"
+  # A real route (answers 401 without a token), which also starts list-tickets.
+  wait_for "http://127.0.0.1:$port/v2/support-tickets" 120 "$LAST_PID"
   log "API on http://127.0.0.1:$port (pid $LAST_PID)"
 }

@@ -1,6 +1,7 @@
 //! The operations: authorization, the rules of the model, and the store, put together.
 //! Handlers call these and only shape the HTTP answer.
 
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::BehaviorVersion;
 use serde_json::{json, Map, Value};
@@ -64,9 +65,16 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
         .operation_attempt_timeout(Duration::from_secs(3))
         .operation_timeout(Duration::from_secs(8))
         .build();
+    // Three attempts with a short first back-off: a failing dependency is reported well
+    // inside the function's 10 s timeout instead of timing the invocation out.
+    let retries = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(1));
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(timeouts)
+        .retry_config(retries)
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&shared)
