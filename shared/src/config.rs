@@ -23,6 +23,10 @@ pub struct Config {
     pub authenticator: Authenticator,
     pub cursor_secret: Vec<u8>,
     pub counter_shards: u32,
+    /// The attachments bucket; functions that never touch files run without it.
+    pub bucket_name: Option<String>,
+    /// Path-style S3 addresses (`S3_FORCE_PATH_STYLE=true`), for local emulators.
+    pub s3_path_style: bool,
 }
 
 impl Config {
@@ -70,11 +74,19 @@ impl Config {
                 .filter(|n| (1..=50).contains(n))
                 .ok_or(ConfigError::Invalid("COUNTER_SHARDS", v))?,
         };
+        let bucket_name = get("BUCKET_NAME").filter(|b| !b.is_empty());
+        let s3_path_style = match get("S3_FORCE_PATH_STYLE").as_deref() {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(ConfigError::Invalid("S3_FORCE_PATH_STYLE", other.into())),
+        };
         Ok(Config {
             table_name,
             authenticator,
             cursor_secret,
             counter_shards,
+            bucket_name,
+            s3_path_style,
         })
     }
 }

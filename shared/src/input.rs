@@ -215,6 +215,7 @@ pub struct CreateTicket {
     pub tags: Vec<String>,
     /// Only agents may set it (checked by the service, which knows the caller).
     pub client: Option<String>,
+    pub attachments: Vec<AttachmentDecl>,
 }
 
 impl CreateTicket {
@@ -231,7 +232,7 @@ impl CreateTicket {
                 "attachments",
             ],
         );
-        reject_attachments(&mut f);
+        let attachments = f.attachments("attachments");
         let title = f.text("title", TITLE_MAX, false);
         let description = f.text("description", TEXT_MAX, true);
         let priority = f.enumeration("priority", Priority::ALL);
@@ -246,19 +247,139 @@ impl CreateTicket {
                 category: category?,
                 tags,
                 client,
+                attachments,
             })
         })();
         f.finish(value)
     }
 }
 
-/// Attachments are part of the contract but not yet served by this deployment: refuse them
-/// clearly rather than drop them silently.
-fn reject_attachments(f: &mut Fields) {
-    if let Some(v) = f.take("attachments") {
-        if v.as_array().is_none_or(|a| !a.is_empty()) {
-            f.fail("attachments", "attachments are not supported yet");
+/// A file the client means to upload, as declared in the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentDecl {
+    pub filename: String,
+    pub size: u64,
+    pub content_type: String,
+}
+
+pub const ATTACHMENTS_MAX: usize = 10;
+pub const FILENAME_MAX: usize = 255;
+pub const ATTACHMENT_SIZE_MAX: u64 = 25 * 1024 * 1024;
+/// What one ticket may hold in all, over all its threads.
+pub const TICKET_ATTACHMENT_BYTES_MAX: u64 = 100 * 1024 * 1024;
+
+/// The media types a file may be declared as: images, PDF, plain text and logs, CSV, JSON,
+/// ZIP and Office documents.
+pub const ALLOWED_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/x-log",
+    "text/csv",
+    "application/json",
+    "application/zip",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+];
+
+pub fn check_filename(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if n == 0 || n > FILENAME_MAX {
+        return Err(format!("must be 1 to {FILENAME_MAX} characters"));
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c.is_control())
+    {
+        return Err("must not contain '/', '\\' or control characters".into());
+    }
+    if name.trim().is_empty() || name == "." || name == ".." {
+        return Err("is not a file name".into());
+    }
+    Ok(())
+}
+
+impl Fields {
+    /// `attachments: [{filename, size, type}]`, at most 10, each within the limits.
+    pub fn attachments(&mut self, field: &str) -> Vec<AttachmentDecl> {
+        let Some(value) = self.take(field) else {
+            return Vec::new();
+        };
+        let Value::Array(items) = value else {
+            self.fail(field, "must be a list of {filename, size, type}");
+            return Vec::new();
+        };
+        if items.len() > ATTACHMENTS_MAX {
+            self.fail(
+                field,
+                format!("at most {ATTACHMENTS_MAX} attachments per request"),
+            );
+            return Vec::new();
         }
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let at = |name: &str| format!("{field}[{i}].{name}");
+            let Value::Object(map) = item else {
+                self.fail(
+                    &format!("{field}[{i}]"),
+                    "must be an object {filename, size, type}",
+                );
+                continue;
+            };
+            let mut f = Fields::new(map, &["filename", "size", "type"]);
+            let filename = f
+                .required("filename")
+                .and_then(|v| f.string_of("filename", v));
+            if let Some(name) = &filename {
+                if let Err(m) = check_filename(name) {
+                    f.fail("filename", m);
+                }
+            }
+            let size = match f.required("size") {
+                Some(Value::Number(n)) => match n.as_u64() {
+                    Some(s) if (1..=ATTACHMENT_SIZE_MAX).contains(&s) => Some(s),
+                    _ => {
+                        f.fail("size", format!("must be a whole number of bytes from 1 to {ATTACHMENT_SIZE_MAX} (25 MiB)"));
+                        None
+                    }
+                },
+                Some(_) => {
+                    f.fail("size", "must be a number of bytes");
+                    None
+                }
+                None => None,
+            };
+            let content_type = f.required("type").and_then(|v| f.string_of("type", v));
+            if let Some(t) = &content_type {
+                if !ALLOWED_TYPES.contains(&t.as_str()) {
+                    f.fail(
+                        "type",
+                        format!("must be one of: {}", ALLOWED_TYPES.join(", ")),
+                    );
+                }
+            }
+            let ok = f.errors.is_empty();
+            for e in f.errors {
+                self.fail(&at(&e.field), e.message);
+            }
+            if let (true, Some(filename), Some(size), Some(content_type)) =
+                (ok, filename, size, content_type)
+            {
+                out.push(AttachmentDecl {
+                    filename,
+                    size,
+                    content_type,
+                });
+            }
+        }
+        out
     }
 }
 
@@ -266,15 +387,20 @@ fn reject_attachments(f: &mut Fields) {
 pub struct AddThread {
     pub message: String,
     pub internal: bool,
+    pub attachments: Vec<AttachmentDecl>,
 }
 
 impl AddThread {
     pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
         let mut f = Fields::new(body, &["message", "internal", "attachments"]);
-        reject_attachments(&mut f);
+        let attachments = f.attachments("attachments");
         let message = f.text("message", TEXT_MAX, true);
         let internal = f.optional_bool("internal").unwrap_or(false);
-        let value = message.map(|message| AddThread { message, internal });
+        let value = message.map(|message| AddThread {
+            message,
+            internal,
+            attachments,
+        });
         f.finish(value)
     }
 }
@@ -527,13 +653,93 @@ mod tests {
             t,
             AddThread {
                 message: "hi".into(),
-                internal: true
+                internal: true,
+                attachments: vec![],
             }
         );
         let e = AddThread::parse(obj(json!({"internal": "yes"}))).unwrap_err();
         let mut fields = fields_of(e);
         fields.sort();
         assert_eq!(fields, ["internal", "message"]);
+    }
+
+    fn with_files(files: Value) -> Result<CreateTicket, ApiError> {
+        let mut v = valid();
+        v["attachments"] = files;
+        create(v)
+    }
+
+    #[test]
+    fn attachments_are_declared_within_the_limits() {
+        let t = with_files(json!([
+            {"filename": "error_logs.txt", "size": 1024, "type": "text/plain"},
+            {"filename": "Übersicht (1).pdf", "size": 25 * 1024 * 1024, "type": "application/pdf"},
+        ]))
+        .unwrap();
+        assert_eq!(t.attachments.len(), 2);
+        assert_eq!(t.attachments[0].content_type, "text/plain");
+        let file = |name: &str, size: u64, kind: &str| json!({"filename": name, "size": size, "type": kind});
+        for (files, field) in [
+            (
+                json!((0..11)
+                    .map(|i| file(&format!("f{i}"), 1, "text/plain"))
+                    .collect::<Vec<_>>()),
+                "attachments",
+            ),
+            (
+                json!([file("big.zip", 25 * 1024 * 1024 + 1, "application/zip")]),
+                "attachments[0].size",
+            ),
+            (
+                json!([file("empty.txt", 0, "text/plain")]),
+                "attachments[0].size",
+            ),
+            (
+                json!([file("x.exe", 10, "application/x-msdownload")]),
+                "attachments[0].type",
+            ),
+            (
+                json!([file("../../etc/passwd", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([file("a\\b.txt", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([file("evil\r\nX-Injected: 1.txt", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([file("..", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([file(&"a".repeat(256), 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([{"filename": "a.txt", "size": "10", "type": "text/plain"}]),
+                "attachments[0].size",
+            ),
+            (
+                json!([{"filename": "a.txt", "size": 1.5, "type": "text/plain"}]),
+                "attachments[0].size",
+            ),
+            (
+                json!([{"filename": "a.txt", "size": 10, "type": "text/plain", "path": "/"}]),
+                "attachments[0].path",
+            ),
+            (
+                json!([{"size": 10, "type": "text/plain"}]),
+                "attachments[0].filename",
+            ),
+            (json!(["a.txt"]), "attachments[0]"),
+            (json!("a.txt"), "attachments"),
+        ] {
+            let e = with_files(files.clone()).unwrap_err();
+            assert_eq!(fields_of(e), [field], "{files}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod input;
 pub mod model;

@@ -61,6 +61,12 @@ wire_enum!(Category {
     General => "general",
 });
 
+wire_enum!(AttachmentStatus {
+    Pending => "pending",
+    Uploaded => "uploaded",
+    Rejected => "rejected",
+});
+
 wire_enum!(ThreadType {
     User => "user",
     Agent => "agent",
@@ -127,6 +133,81 @@ impl Thread {
     }
 }
 
+/// A file attached to a thread, as stored. The bytes live in the bucket under [`Attachment::key`],
+/// a name chosen here, never derived from the filename.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub ticket_id: String,
+    pub thread_id: String,
+    pub filename: String,
+    pub size: u64,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    pub status: AttachmentStatus,
+    /// Copied from its thread: attachments of internal notes are agents' only.
+    pub internal: bool,
+    pub created_at: String,
+}
+
+/// Where and how to upload an attachment's bytes: a presigned PUT.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upload {
+    pub url: String,
+    pub method: &'static str,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub expires_at: String,
+}
+
+impl Attachment {
+    pub fn new(ticket_id: &str, thread: &Thread, decl: crate::input::AttachmentDecl) -> Self {
+        Attachment {
+            id: new_id(),
+            ticket_id: ticket_id.to_owned(),
+            thread_id: thread.id.clone(),
+            filename: decl.filename,
+            size: decl.size,
+            content_type: decl.content_type,
+            status: AttachmentStatus::Pending,
+            internal: thread.internal,
+            created_at: thread.timestamp.clone(),
+        }
+    }
+
+    /// The object key: service-chosen ids only.
+    pub fn key(&self) -> String {
+        format!("tickets/{}/{}", self.ticket_id, self.id)
+    }
+
+    pub fn visible_to(&self, caller: &Caller) -> bool {
+        !self.internal || caller.is_agent()
+    }
+
+    /// The attachment as answered: a download `url` only once uploaded, and its `upload` in
+    /// the answer to the request that declared it.
+    pub fn to_json(&self, url: Option<String>, upload: Option<&Upload>) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "_id": self.id,
+            "filename": self.filename,
+            "size": self.size,
+            "type": self.content_type,
+            "threadId": self.thread_id,
+            "status": self.status,
+            "createdAt": self.created_at,
+        });
+        if let (AttachmentStatus::Uploaded, Some(url)) = (self.status, url) {
+            v["url"] = url.into();
+        }
+        if let Some(upload) = upload {
+            v["upload"] = serde_json::to_value(upload).unwrap_or_default();
+        }
+        v
+    }
+}
+
 /// A ticket as stored and as answered (threads and attachments only on single-ticket answers).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -153,6 +234,9 @@ pub struct Ticket {
     /// does not betray internal notes.
     pub public_thread_count: u32,
     pub version: u64,
+    /// Bytes declared by all its attachments, kept under the per-ticket limit.
+    #[serde(default)]
+    pub attachment_bytes: u64,
 }
 
 impl Ticket {
@@ -177,6 +261,7 @@ impl Ticket {
             thread_count: 1,
             public_thread_count: 1,
             version: 1,
+            attachment_bytes: 0,
         }
     }
 
@@ -194,6 +279,7 @@ impl Ticket {
                 self.public_thread_count
             };
             map.remove("publicThreadCount");
+            map.remove("attachmentBytes");
             map.insert("threadCount".into(), count.into());
         }
         value
@@ -444,6 +530,7 @@ mod tests {
             thread_count: 2,
             public_thread_count: 1,
             version: 2,
+            attachment_bytes: 0,
         };
         let threads = [public, note];
         let seen = ticket.detail_for(&threads, &customer);

@@ -11,12 +11,17 @@ use crate::auth::Caller;
 use crate::config::Config;
 use crate::cursor::Cursors;
 use crate::error::ApiError;
-use crate::input::{AddThread, ChangeStatus, CreateTicket, ListQuery};
-use crate::model::{
-    decide_status_change, reopens_on_customer_reply, status_message, timestamp, Status,
-    StatusChange, Thread, ThreadType, Ticket, STATUS_FIELDS,
+use crate::files::Files;
+use crate::input::{
+    AddThread, AttachmentDecl, ChangeStatus, CreateTicket, ListQuery, TICKET_ATTACHMENT_BYTES_MAX,
 };
-use crate::store::{plan_list, Store, TicketWrite, WriteError};
+use crate::model::{
+    decide_status_change, is_valid_id, reopens_on_customer_reply, status_message, timestamp,
+    Attachment, AttachmentStatus, Status, StatusChange, Thread, ThreadType, Ticket, Upload,
+    STATUS_FIELDS,
+};
+use crate::store::{plan_list, Store, TicketRecord, TicketWrite, WriteError};
+use std::collections::HashMap;
 
 /// How often a write that lost a race with another request is tried again from a fresh read.
 const WRITE_ATTEMPTS: usize = 8;
@@ -27,34 +32,47 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub cursors: Cursors,
+    /// The attachments bucket, where `BUCKET_NAME` is set.
+    pub files: Option<Files>,
 }
 
 impl App {
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_env()?;
-        let client = dynamodb_client().await;
-        Ok(App::new(config, client))
+        Ok(App::new(config, &sdk_config().await))
     }
 
-    pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
         let store = Store::new(client, config.table_name.clone(), config.counter_shards);
         let cursors = Cursors::new(&config.cursor_secret);
+        let files = config
+            .bucket_name
+            .clone()
+            .map(|bucket| Files::new(sdk, bucket, config.s3_path_style));
         App {
             config,
             store,
             cursors,
+            files,
         }
     }
 
     pub fn caller(&self, req: &lambda_http::Request) -> Result<Caller, ApiError> {
         self.config.authenticator.caller(req)
     }
+
+    fn files(&self) -> Result<&Files, ApiError> {
+        self.files
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("BUCKET_NAME is not configured".into()))
+    }
 }
 
-/// One DynamoDB client with one TLS stack (rustls + ring), from the standard AWS settings
-/// (`AWS_ENDPOINT_URL` reaches a local emulator). Timeouts keep a slow dependency from
-/// holding a request until the function's own timeout.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+/// The shared SDK settings: one TLS stack (rustls + ring), the standard AWS settings
+/// (`AWS_ENDPOINT_URL` reaches a local emulator), and timeouts that keep a slow dependency
+/// from holding a request until the function's own timeout.
+pub async fn sdk_config() -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -71,13 +89,16 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(50))
         .with_max_backoff(Duration::from_secs(1));
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(timeouts)
         .retry_config(retries)
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&shared)
+        .await
+}
+
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
 }
 
 fn now() -> String {
@@ -90,16 +111,67 @@ async fn back_off(attempt: usize) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// Refuses declarations that would take a ticket over its total.
+fn check_ticket_bytes(current: u64, decls: &[AttachmentDecl]) -> Result<u64, ApiError> {
+    let adding: u64 = decls.iter().map(|d| d.size).sum();
+    if current.saturating_add(adding) > TICKET_ATTACHMENT_BYTES_MAX {
+        return Err(ApiError::validation(
+            "attachments",
+            format!(
+                "a ticket holds at most {} MiB of attachments; {} bytes are left",
+                TICKET_ATTACHMENT_BYTES_MAX / (1024 * 1024),
+                TICKET_ATTACHMENT_BYTES_MAX.saturating_sub(current)
+            ),
+        ));
+    }
+    Ok(adding)
+}
+
+/// Presigned uploads for new attachments, computed before anything is written.
+async fn uploads(
+    app: &App,
+    attachments: &[Attachment],
+) -> Result<HashMap<String, Upload>, ApiError> {
+    let mut out = HashMap::new();
+    for a in attachments {
+        out.insert(a.id.clone(), app.files()?.upload(a).await?);
+    }
+    Ok(out)
+}
+
+/// The ticket with its threads and attachments as this caller may see them: uploaded files
+/// with a fresh download URL, new ones with their upload.
+pub async fn render(
+    app: &App,
+    record: &TicketRecord,
+    caller: &Caller,
+    uploads: &HashMap<String, Upload>,
+) -> Result<Value, ApiError> {
+    let mut threads = record.threads.clone();
+    for a in record.attachments.iter().filter(|a| a.visible_to(caller)) {
+        let Some(thread) = threads.iter_mut().find(|t| t.id == a.thread_id) else {
+            continue;
+        };
+        let url = match a.status {
+            AttachmentStatus::Uploaded => Some(app.files()?.download(a).await?),
+            _ => None,
+        };
+        thread.attachments.push(a.to_json(url, uploads.get(&a.id)));
+    }
+    Ok(record.ticket.detail_for(&threads, caller))
+}
+
 pub async fn create_ticket(
     app: &App,
     caller: &Caller,
-    input: CreateTicket,
-) -> Result<(Ticket, Vec<Thread>), ApiError> {
+    mut input: CreateTicket,
+) -> Result<(Ticket, Value), ApiError> {
     if input.client.is_some() && !caller.is_agent() {
         return Err(ApiError::Forbidden(
             "only agents may open a ticket for another client".into(),
         ));
     }
+    let bytes = check_ticket_bytes(0, &input.attachments)?;
     let at = now();
     let kind = if caller.is_agent() {
         ThreadType::Agent
@@ -108,31 +180,49 @@ pub async fn create_ticket(
     };
     let first = Thread::new(&caller.sub, input.description.clone(), kind, false, &at);
     let client = input.client.clone().unwrap_or_else(|| caller.sub.clone());
-    let ticket = Ticket::open(input, client, &at);
-    match app.store.create(&ticket, &first).await {
-        Ok(()) => Ok((ticket, vec![first])),
-        Err(WriteError::Failed(e)) => Err(e),
+    let decls = std::mem::take(&mut input.attachments);
+    let mut ticket = Ticket::open(input, client, &at);
+    ticket.attachment_bytes = bytes;
+    let attachments: Vec<Attachment> = decls
+        .into_iter()
+        .map(|d| Attachment::new(&ticket.id, &first, d))
+        .collect();
+    let uploads = uploads(app, &attachments).await?;
+    match app.store.create(&ticket, &first, &attachments).await {
+        Ok(()) => {}
+        Err(WriteError::Failed(e)) => return Err(e),
         // A fresh UUIDv7 cannot collide; a cancelled create is DynamoDB contention.
-        Err(WriteError::Changed | WriteError::Contended) => Err(ApiError::Throttled),
+        Err(WriteError::Changed | WriteError::Contended) => return Err(ApiError::Throttled),
     }
+    let record = TicketRecord {
+        ticket,
+        threads: vec![first],
+        attachments,
+    };
+    let body = render(app, &record, caller, &uploads).await?;
+    Ok((record.ticket, body))
 }
 
-pub async fn get_ticket(
-    app: &App,
-    caller: &Caller,
-    id: &str,
-) -> Result<(Ticket, Vec<Thread>), ApiError> {
+async fn visible_record(app: &App, caller: &Caller, id: &str) -> Result<TicketRecord, ApiError> {
     app.store
-        .ticket_with_threads(id)
+        .ticket_record(id)
         .await?
-        .filter(|(t, _)| t.visible_to(caller))
+        .filter(|r| r.ticket.visible_to(caller))
         .ok_or(ApiError::NotFound)
+}
+
+pub async fn get_ticket(app: &App, caller: &Caller, id: &str) -> Result<(Ticket, Value), ApiError> {
+    let record = visible_record(app, caller, id).await?;
+    let body = render(app, &record, caller, &HashMap::new()).await?;
+    Ok((record.ticket, body))
 }
 
 /// What a new thread does to its ticket, decided from the ticket as read.
 #[derive(Debug)]
 pub struct ThreadPlan {
     pub thread: Thread,
+    pub attachments: Vec<Attachment>,
+    pub attachment_bytes: u64,
     /// The system thread recording a reopen by the customer's reply.
     pub reopen: Option<Thread>,
     pub first_response: bool,
@@ -153,12 +243,18 @@ pub fn plan_thread(
     if ticket.status == Status::Closed {
         return Err(ApiError::TicketClosed);
     }
+    let attachment_bytes = check_ticket_bytes(ticket.attachment_bytes, &input.attachments)?;
     let kind = if caller.is_agent() {
         ThreadType::Agent
     } else {
         ThreadType::User
     };
     let thread = Thread::new(&caller.sub, input.message.clone(), kind, input.internal, at);
+    let attachments = input
+        .attachments
+        .iter()
+        .map(|d| Attachment::new(&ticket.id, &thread, d.clone()))
+        .collect();
     let mut after = ticket.clone();
     after.updated_at = at.to_owned();
     let reopen = (!caller.is_agent() && reopens_on_customer_reply(ticket.status)).then(|| {
@@ -177,6 +273,8 @@ pub fn plan_thread(
     Ok(ThreadPlan {
         first_response: caller.is_agent() && !input.internal && ticket.first_response_at.is_none(),
         thread,
+        attachments,
+        attachment_bytes,
         reopen,
         after,
     })
@@ -189,7 +287,7 @@ pub async fn add_thread(
     caller: &Caller,
     id: &str,
     input: AddThread,
-) -> Result<Thread, ApiError> {
+) -> Result<Value, ApiError> {
     if input.internal && !caller.is_agent() {
         return Err(ApiError::Forbidden(
             "only agents may write internal notes".into(),
@@ -203,7 +301,8 @@ pub async fn add_thread(
             .filter(|t| t.visible_to(caller))
             .ok_or(ApiError::NotFound)?;
         let at = now();
-        let plan = plan_thread(&ticket, caller, &input, &at)?;
+        let mut plan = plan_thread(&ticket, caller, &input, &at)?;
+        let uploads = uploads(app, &plan.attachments).await?;
         let public = i64::from(!plan.thread.internal) + i64::from(plan.reopen.is_some());
         let all = 1 + i64::from(plan.reopen.is_some());
         let fields: &[&str] = if plan.reopen.is_some() {
@@ -218,16 +317,25 @@ pub async fn add_thread(
             first_response: plan.first_response.then_some(at.as_str()),
             expect_status: ticket.status,
             expect_version: None,
+            attachment_bytes: plan.attachment_bytes,
         };
         let mut threads = vec![&plan.thread];
         threads.extend(plan.reopen.as_ref());
-        match app
+        let written = app
             .store
-            .update(&write, &threads, Some(ticket.status))
-            .await
-        {
-            Ok(()) => return Ok(plan.thread),
+            .update(&write, &threads, &plan.attachments, Some(ticket.status))
+            .await;
+        match written {
+            Ok(()) => {
+                for a in &plan.attachments {
+                    plan.thread
+                        .attachments
+                        .push(a.to_json(None, uploads.get(&a.id)));
+                }
+                return Ok(plan.thread.to_json());
+            }
             Err(WriteError::Failed(e)) => return Err(e),
+            // The status or the attachment total moved: decide again from a fresh read.
             Err(WriteError::Changed) => continue,
             Err(WriteError::Contended) => back_off(attempt).await,
         }
@@ -244,10 +352,11 @@ pub async fn change_status(
     id: &str,
     input: ChangeStatus,
     if_match: Option<u64>,
-) -> Result<(Ticket, Vec<Thread>), ApiError> {
+) -> Result<(Ticket, Value), ApiError> {
     let mut first_seen: Option<Status> = None;
     for attempt in 0..WRITE_ATTEMPTS {
-        let (ticket, mut threads) = get_ticket(app, caller, id).await?;
+        let mut record = visible_record(app, caller, id).await?;
+        let ticket = record.ticket.clone();
         match first_seen {
             None => {
                 if if_match.is_some_and(|v| v != ticket.version) {
@@ -261,7 +370,8 @@ pub async fn change_status(
         let StatusChange::Move { from, to } =
             decide_status_change(caller, ticket.status, input.status)?
         else {
-            return Ok((ticket, threads));
+            let body = render(app, &record, caller, &HashMap::new()).await?;
+            return Ok((ticket, body));
         };
         let at = now();
         let mut after = ticket.clone();
@@ -278,11 +388,14 @@ pub async fn change_status(
             first_response: None,
             expect_status: from,
             expect_version: Some(ticket.version),
+            attachment_bytes: 0,
         };
-        match app.store.update(&write, &[&system], Some(from)).await {
+        match app.store.update(&write, &[&system], &[], Some(from)).await {
             Ok(()) => {
-                threads.push(system);
-                return Ok((after, threads));
+                record.threads.push(system);
+                record.ticket = after;
+                let body = render(app, &record, caller, &HashMap::new()).await?;
+                return Ok((record.ticket, body));
             }
             Err(WriteError::Failed(e)) => return Err(e),
             Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
@@ -291,6 +404,53 @@ pub async fn change_status(
         }
     }
     Err(ApiError::Conflict)
+}
+
+/// Checks an object that arrived in the bucket against its declaration: `uploaded` when it has
+/// the declared size and type, otherwise deleted and `rejected`. Safe to run more than once for
+/// the same object (S3 delivers events at least once). Keys this service did not issue are
+/// deleted: only presigned uploads may write under `tickets/`.
+pub async fn confirm_upload(app: &App, key: &str) -> Result<Option<AttachmentStatus>, ApiError> {
+    let files = app.files()?;
+    let ids = key
+        .strip_prefix("tickets/")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(t, a)| is_valid_id(t) && is_valid_id(a));
+    let Some((ticket_id, attachment_id)) = ids else {
+        tracing::warn!(key, "object outside the attachment key scheme; deleting");
+        files.delete(key).await?;
+        return Ok(None);
+    };
+    let Some(attachment) = app.store.attachment(ticket_id, attachment_id).await? else {
+        tracing::warn!(key, "object without an attachment record; deleting");
+        files.delete(key).await?;
+        return Ok(None);
+    };
+    if attachment.status != AttachmentStatus::Pending {
+        return Ok(Some(attachment.status));
+    }
+    let Some(stored) = files.stored(key).await? else {
+        return Ok(Some(AttachmentStatus::Pending));
+    };
+    let matches = stored.size == attachment.size
+        && stored
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(&attachment.content_type));
+    let status = if matches {
+        AttachmentStatus::Uploaded
+    } else {
+        tracing::info!(
+            key,
+            declared = attachment.size,
+            stored = stored.size,
+            "upload does not match its declaration; deleting"
+        );
+        files.delete(key).await?;
+        AttachmentStatus::Rejected
+    };
+    app.store.settle_attachment(&attachment, status).await?;
+    Ok(Some(status))
 }
 
 /// The digest input a cursor is bound to: who asked, as what, with which filters.
@@ -376,6 +536,7 @@ mod tests {
             thread_count: 1,
             public_thread_count: 1,
             version: 1,
+            attachment_bytes: 0,
         }
     }
 
@@ -397,6 +558,7 @@ mod tests {
         AddThread {
             message: "hello".into(),
             internal,
+            attachments: vec![],
         }
     }
 

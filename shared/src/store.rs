@@ -5,6 +5,7 @@
 //! - ticket: `TICKET#<id>` / `TICKET`, with the list-index keys below (only ticket items have
 //!   them, so every index is sparse);
 //! - thread: `TICKET#<id>` / `THREAD#<timestamp>#<threadId>` (oldest first in one Query);
+//! - attachment: `TICKET#<id>` / `ATTACH#<attachmentId>` (read in the same Query);
 //! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`;
 //! - global counters, sharded: `COUNTS#ALL#<n>` / `COUNTS` (also remember the first month).
 //!
@@ -29,8 +30,9 @@ use std::sync::{Arc, OnceLock};
 use crate::auth::Caller;
 use crate::cursor::Position;
 use crate::error::ApiError;
+use crate::input::TICKET_ATTACHMENT_BYTES_MAX;
 use crate::input::{Assignee, ListFilters};
-use crate::model::{Category, Priority, Status, Thread, Ticket};
+use crate::model::{Attachment, AttachmentStatus, Category, Priority, Status, Thread, Ticket};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -39,6 +41,7 @@ pub const SK: &str = "SK";
 pub const CREATED_KEY: &str = "createdKey";
 const TICKET_SK: &str = "TICKET";
 const THREAD_PREFIX: &str = "THREAD#";
+const ATTACHMENT_PREFIX: &str = "ATTACH#";
 const COUNTS_SK: &str = "COUNTS";
 const FIRST_MONTH: &str = "firstMonth";
 
@@ -250,9 +253,31 @@ fn ticket_item(t: &Ticket) -> Result<Item, ApiError> {
 
 fn thread_item(ticket_id: &str, t: &Thread) -> Result<Item, ApiError> {
     let mut item = to_item(t)?;
+    // A thread's attachments are items of their own (their status changes); never copies.
+    item.remove("attachments");
     item.insert(PK.into(), s(ticket_pk(ticket_id)));
     item.insert(SK.into(), s(thread_sk(t)));
     Ok(item)
+}
+
+fn attachment_sk(id: &str) -> String {
+    format!("{ATTACHMENT_PREFIX}{id}")
+}
+
+fn attachment_item(a: &Attachment) -> Result<Item, ApiError> {
+    let mut item = to_item(a)?;
+    item.insert(PK.into(), s(ticket_pk(&a.ticket_id)));
+    item.insert(SK.into(), s(attachment_sk(&a.id)));
+    Ok(item)
+}
+
+/// A ticket with everything in its partition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TicketRecord {
+    pub ticket: Ticket,
+    /// Oldest first.
+    pub threads: Vec<Thread>,
+    pub attachments: Vec<Attachment>,
 }
 
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
@@ -357,6 +382,9 @@ pub struct TicketWrite<'a> {
     pub expect_status: Status,
     /// The version the ticket must still have (none: any).
     pub expect_version: Option<u64>,
+    /// Bytes of attachments declared by this change, added to the ticket's total only while
+    /// that stays within the per-ticket limit.
+    pub attachment_bytes: u64,
 }
 
 impl TicketWrite<'_> {
@@ -402,11 +430,20 @@ impl TicketWrite<'_> {
             values.insert(":expv".into(), n(v as i64));
             condition.push_str(" AND #v = :expv");
         }
+        let mut adds = vec!["#tc :tc", "#ptc :ptc", "#v :one"];
+        if self.attachment_bytes > 0 {
+            let room = TICKET_ATTACHMENT_BYTES_MAX.saturating_sub(self.attachment_bytes);
+            names.insert("#ab".into(), "attachmentBytes".into());
+            values.insert(":ab".into(), n(self.attachment_bytes as i64));
+            values.insert(":room".into(), n(room as i64));
+            condition.push_str(" AND (attribute_not_exists(#ab) OR #ab <= :room)");
+            adds.push("#ab :ab");
+        }
         let mut expr = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        expr.push_str(" ADD #tc :tc, #ptc :ptc, #v :one");
+        expr.push_str(&format!(" ADD {}", adds.join(", ")));
         let update = Update::builder()
             .table_name(table)
             .key(PK, s(ticket_pk(&self.after.id)))
@@ -625,9 +662,14 @@ impl Store {
 
     /// The ticket, its first thread and both counters, all or nothing.
     #[tracing::instrument(skip_all, fields(ticket = %ticket.id))]
-    pub async fn create(&self, ticket: &Ticket, first: &Thread) -> Result<(), WriteError> {
+    pub async fn create(
+        &self,
+        ticket: &Ticket,
+        first: &Thread,
+        attachments: &[Attachment],
+    ) -> Result<(), WriteError> {
         let deltas = vec![(ticket.status, 1)];
-        let items = vec![
+        let mut items = vec![
             put_new(&self.table, ticket_item(ticket)?)?,
             put_new(&self.table, thread_item(&ticket.id, first)?)?,
             counter_update(
@@ -643,6 +685,9 @@ impl Store {
                 Some(month_of(&ticket.created_at)),
             )?,
         ];
+        for a in attachments {
+            items.push(put_new(&self.table, attachment_item(a)?)?);
+        }
         self.transact(items).await
     }
 
@@ -664,15 +709,13 @@ impl Store {
             .transpose()
     }
 
-    /// The ticket and its threads, oldest first: one Query on the ticket's partition (more
-    /// only if the threads exceed a 1 MB page).
+    /// The ticket, its threads (oldest first) and its attachments: one Query on the ticket's
+    /// partition (more only if it holds over 1 MB).
     #[tracing::instrument(skip_all)]
-    pub async fn ticket_with_threads(
-        &self,
-        id: &str,
-    ) -> Result<Option<(Ticket, Vec<Thread>)>, ApiError> {
+    pub async fn ticket_record(&self, id: &str) -> Result<Option<TicketRecord>, ApiError> {
         let mut ticket = None;
         let mut threads = Vec::new();
+        let mut attachments = Vec::new();
         let mut start = None;
         loop {
             let out = self
@@ -692,6 +735,7 @@ impl Store {
                 match sk.as_deref() {
                     Some(TICKET_SK) => ticket = Some(decode(item)?),
                     Some(k) if k.starts_with(THREAD_PREFIX) => threads.push(decode(item)?),
+                    Some(k) if k.starts_with(ATTACHMENT_PREFIX) => attachments.push(decode(item)?),
                     _ => {}
                 }
             }
@@ -700,7 +744,62 @@ impl Store {
                 break;
             }
         }
-        Ok(ticket.map(|t| (t, threads)))
+        Ok(ticket.map(|ticket| TicketRecord {
+            ticket,
+            threads,
+            attachments,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn attachment(
+        &self,
+        ticket_id: &str,
+        id: &str,
+    ) -> Result<Option<Attachment>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(ticket_id)))
+            .key(SK, s(attachment_sk(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get attachment", e))?;
+        out.item.map(decode).transpose()
+    }
+
+    /// Moves an attachment out of `pending`; `false` when it was no longer pending.
+    #[tracing::instrument(skip_all)]
+    pub async fn settle_attachment(
+        &self,
+        a: &Attachment,
+        to: AttachmentStatus,
+    ) -> Result<bool, ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(&a.ticket_id)))
+            .key(SK, s(attachment_sk(&a.id)))
+            .update_expression("SET #st = :to")
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":pending", s(AttachmentStatus::Pending.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("settle attachment", e)),
+        }
     }
 
     /// New threads and the ticket's update in one transaction; when the status moves, the
@@ -710,11 +809,15 @@ impl Store {
         &self,
         write: &TicketWrite<'_>,
         new_threads: &[&Thread],
+        attachments: &[Attachment],
         status_from: Option<Status>,
     ) -> Result<(), WriteError> {
         let mut items = vec![write.build(&self.table)?];
         for t in new_threads {
             items.push(put_new(&self.table, thread_item(&write.after.id, t)?)?);
+        }
+        for a in attachments {
+            items.push(put_new(&self.table, attachment_item(a)?)?);
         }
         if let Some(from) = status_from.filter(|f| *f != write.after.status) {
             let deltas = vec![(from, -1), (write.after.status, 1)];

@@ -5,7 +5,9 @@ use support_tickets::auth::{Caller, Role};
 use support_tickets::input::{CreateTicket, ListFilters};
 use support_tickets::model::{new_id, Category, Priority, Status, Thread, ThreadType, Ticket};
 use support_tickets::service::dynamodb_client;
-use support_tickets::store::{self, plan_list, Counts, Store, TicketWrite, WriteError};
+use support_tickets::store::{
+    self, plan_list, Counts, Store, TicketRecord, TicketWrite, WriteError,
+};
 
 async fn store() -> Store {
     assert!(
@@ -42,6 +44,7 @@ fn ticket(client: &str, created_at: &str, status: Status) -> (Ticket, Thread) {
         category: Category::Billing,
         tags: vec!["a".into()],
         client: None,
+        attachments: vec![],
     };
     let mut t = Ticket::open(input, client.into(), created_at);
     // Tests put tickets straight into other statuses; the service only ever creates `open`.
@@ -64,11 +67,11 @@ fn now() -> String {
 async fn create_writes_ticket_thread_and_counters_together() {
     let store = store().await;
     let (t, first) = ticket("alice", &now(), Status::Open);
-    store.create(&t, &first).await.unwrap();
+    store.create(&t, &first, &[]).await.unwrap();
 
-    let (read, threads) = store.ticket_with_threads(&t.id).await.unwrap().unwrap();
-    assert_eq!(read, t);
-    assert_eq!(threads, vec![first.clone()]);
+    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    assert_eq!(record.ticket, t);
+    assert_eq!(record.threads, vec![first.clone()]);
     let open = Counts {
         open: 1,
         ..Default::default()
@@ -81,16 +84,16 @@ async fn create_writes_ticket_thread_and_counters_together() {
     );
 
     // The same ticket again: the condition fails and nothing of the second write lands.
-    let again = store.create(&t, &first).await;
+    let again = store.create(&t, &first, &[]).await;
     assert!(matches!(again, Err(WriteError::Changed)), "{again:?}");
     assert_eq!(store.counts(&agent()).await.unwrap(), open);
     assert_eq!(
         store
-            .ticket_with_threads(&t.id)
+            .ticket_record(&t.id)
             .await
             .unwrap()
             .unwrap()
-            .1
+            .threads
             .len(),
         1
     );
@@ -101,7 +104,7 @@ async fn create_writes_ticket_thread_and_counters_together() {
 async fn a_stale_update_writes_nothing() {
     let store = store().await;
     let (t, first) = ticket("alice", &now(), Status::Open);
-    store.create(&t, &first).await.unwrap();
+    store.create(&t, &first, &[]).await.unwrap();
 
     let at = now();
     let mut after = t.clone();
@@ -114,12 +117,17 @@ async fn a_stale_update_writes_nothing() {
         first_response: None,
         expect_status: Status::Open,
         expect_version: Some(version),
+        attachment_bytes: 0,
     };
     let stale = store
-        .update(&write(7), &[&system], Some(Status::Open))
+        .update(&write(7), &[&system], &[], Some(Status::Open))
         .await;
     assert!(matches!(stale, Err(WriteError::Changed)), "{stale:?}");
-    let (read, threads) = store.ticket_with_threads(&t.id).await.unwrap().unwrap();
+    let TicketRecord {
+        ticket: read,
+        threads,
+        ..
+    } = store.ticket_record(&t.id).await.unwrap().unwrap();
     assert_eq!(
         (read.status, read.version, threads.len()),
         (Status::Open, 1, 1)
@@ -127,10 +135,14 @@ async fn a_stale_update_writes_nothing() {
     assert_eq!(store.counts(&agent()).await.unwrap().open, 1);
 
     store
-        .update(&write(1), &[&system], Some(Status::Open))
+        .update(&write(1), &[&system], &[], Some(Status::Open))
         .await
         .unwrap();
-    let (read, threads) = store.ticket_with_threads(&t.id).await.unwrap().unwrap();
+    let TicketRecord {
+        ticket: read,
+        threads,
+        ..
+    } = store.ticket_record(&t.id).await.unwrap().unwrap();
     assert_eq!(
         (read.status, read.version, read.thread_count),
         (Status::Pending, 2, 2)
@@ -179,7 +191,7 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
             let client = if i % 2 == 0 { "alice" } else { "bob" };
             let at = format!("{month}-1{m}T10:00:0{i}.000Z");
             let (t, first) = ticket(client, &at, status);
-            store.create(&t, &first).await.unwrap();
+            store.create(&t, &first, &[]).await.unwrap();
             all.push(t);
         }
     }
@@ -193,7 +205,7 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
                 Status::Open
             },
         );
-        store.create(&t, &first).await.unwrap();
+        store.create(&t, &first, &[]).await.unwrap();
         all.push(t);
     }
     newest_first(&mut all);
@@ -249,4 +261,69 @@ async fn an_empty_table_lists_nothing() {
             .await
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
+    use support_tickets::input::{AttachmentDecl, TICKET_ATTACHMENT_BYTES_MAX};
+    use support_tickets::model::{Attachment, AttachmentStatus};
+    let store = store().await;
+    let (mut t, first) = ticket("alice", &now(), Status::Open);
+    let decl = |size| AttachmentDecl {
+        filename: "log.txt".into(),
+        size,
+        content_type: "text/plain".into(),
+    };
+    let a = Attachment::new(&t.id, &first, decl(TICKET_ATTACHMENT_BYTES_MAX - 10));
+    t.attachment_bytes = a.size;
+    store
+        .create(&t, &first, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    assert_eq!(record.attachments, vec![a.clone()]);
+    assert_eq!(
+        record.ticket.attachment_bytes,
+        TICKET_ATTACHMENT_BYTES_MAX - 10
+    );
+
+    // A thread declaring more than the room left: refused whole, nothing lands.
+    let at = now();
+    let reply = Thread::new("alice", "more".into(), ThreadType::User, false, &at);
+    let mut after = t.clone();
+    after.updated_at = at.clone();
+    let write = |bytes| TicketWrite {
+        after: &after,
+        fields: &["updatedAt"],
+        threads: (1, 1),
+        first_response: None,
+        expect_status: Status::Open,
+        expect_version: None,
+        attachment_bytes: bytes,
+    };
+    let big = Attachment::new(&t.id, &reply, decl(11));
+    let refused = store.update(&write(11), &[&reply], &[big], None).await;
+    assert!(matches!(refused, Err(WriteError::Changed)), "{refused:?}");
+    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    assert_eq!((record.threads.len(), record.attachments.len()), (1, 1));
+    let fits = Attachment::new(&t.id, &reply, decl(10));
+    store
+        .update(&write(10), &[&reply], std::slice::from_ref(&fits), None)
+        .await
+        .unwrap();
+    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    assert_eq!(record.ticket.attachment_bytes, TICKET_ATTACHMENT_BYTES_MAX);
+    assert_eq!(record.attachments.len(), 2);
+
+    // Settling happens once.
+    assert!(store
+        .settle_attachment(&fits, AttachmentStatus::Uploaded)
+        .await
+        .unwrap());
+    assert!(!store
+        .settle_attachment(&fits, AttachmentStatus::Rejected)
+        .await
+        .unwrap());
+    let stored = store.attachment(&t.id, &fits.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, AttachmentStatus::Uploaded);
 }

@@ -12,7 +12,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         let input = AddThread::parse(http::json_object(&req)?)?;
         let thread = service::add_thread(app, &caller, &id, input).await?;
         let location = format!("/v2/support-tickets/{id}");
-        Ok(Reply::created(thread.to_json(), location))
+        Ok(Reply::created(thread, location))
     })
     .await)
 }

@@ -9,9 +9,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(&req, async {
         let caller = app.caller(&req)?;
         let input = CreateTicket::parse(http::json_object(&req)?)?;
-        let (ticket, threads) = service::create_ticket(app, &caller, input).await?;
+        let (ticket, body) = service::create_ticket(app, &caller, input).await?;
         let location = format!("/v2/support-tickets/{}", ticket.id);
-        Ok(Reply::created(ticket.detail_for(&threads, &caller), location).etag(ticket.version))
+        Ok(Reply::created(body, location).etag(ticket.version))
     })
     .await)
 }

@@ -8,8 +8,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(&req, async {
         let caller = app.caller(&req)?;
         let id = http::ticket_id(&req)?;
-        let (ticket, threads) = service::get_ticket(app, &caller, &id).await?;
-        Ok(Reply::ok(ticket.detail_for(&threads, &caller)).etag(ticket.version))
+        let (ticket, body) = service::get_ticket(app, &caller, &id).await?;
+        Ok(Reply::ok(body).etag(ticket.version))
     })
     .await)
 }

@@ -11,8 +11,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         let id = http::ticket_id(&req)?;
         let input = ChangeStatus::parse(http::json_object(&req)?)?;
         let if_match = http::if_match(&req)?;
-        let (ticket, threads) = service::change_status(app, &caller, &id, input, if_match).await?;
-        Ok(Reply::ok(ticket.detail_for(&threads, &caller)).etag(ticket.version))
+        let (ticket, body) = service::change_status(app, &caller, &id, input, if_match).await?;
+        Ok(Reply::ok(body).etag(ticket.version))
     })
     .await)
 }

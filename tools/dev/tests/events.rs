@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use support_tickets::config::Config;
 use support_tickets::model::new_id;
-use support_tickets::service::dynamodb_client;
+use support_tickets::service::sdk_config;
 use support_tickets::{store, App};
 
 async fn app() -> App {
@@ -20,9 +20,11 @@ async fn app() -> App {
         ("CURSOR_SECRET", "event-test-cursor-key".to_string()),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let client = dynamodb_client().await;
-    store::create_table(&client, &table).await.unwrap();
-    App::new(config, client)
+    let sdk = sdk_config().await;
+    store::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .unwrap();
+    App::new(config, &sdk)
 }
 
 fn event(name: &str) -> Request {

@@ -1,0 +1,159 @@
+//! Attachments' bytes in S3: presigned uploads and downloads (computed here, no request to
+//! S3), and the checks of what arrived.
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::ApiError;
+use crate::model::{timestamp, Attachment, Upload};
+
+pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+pub const DOWNLOAD_TTL: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Clone, Debug)]
+pub struct Files {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+/// What an uploaded object turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+
+impl Files {
+    pub fn new(shared: &aws_config::SdkConfig, bucket: String, path_style: bool) -> Self {
+        let conf = aws_sdk_s3::config::Builder::from(shared)
+            .force_path_style(path_style)
+            .build();
+        Files {
+            client: aws_sdk_s3::Client::from_conf(conf),
+            bucket,
+        }
+    }
+
+    /// A PUT URL that S3 honours only with exactly the declared Content-Type and
+    /// Content-Length (both are signed), for 15 minutes.
+    pub async fn upload(&self, a: &Attachment) -> Result<Upload, ApiError> {
+        let config = PresigningConfig::expires_in(UPLOAD_TTL)
+            .map_err(|e| ApiError::internal("presign config", e))?;
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(a.key())
+            .content_type(&a.content_type)
+            .content_length(a.size as i64)
+            .presigned(config)
+            .await
+            .map_err(|e| ApiError::internal("presign upload", e))?;
+        let headers: BTreeMap<String, String> = BTreeMap::from([
+            ("Content-Type".to_owned(), a.content_type.clone()),
+            ("Content-Length".to_owned(), a.size.to_string()),
+        ]);
+        let expires = chrono::Utc::now()
+            + chrono::Duration::from_std(UPLOAD_TTL).unwrap_or_else(|_| chrono::Duration::zero());
+        Ok(Upload {
+            url: presigned.uri().to_owned(),
+            method: "PUT",
+            headers,
+            expires_at: timestamp(expires),
+        })
+    }
+
+    /// A GET URL for 5 minutes that serves the file as a download under its original name.
+    pub async fn download(&self, a: &Attachment) -> Result<String, ApiError> {
+        let config = PresigningConfig::expires_in(DOWNLOAD_TTL)
+            .map_err(|e| ApiError::internal("presign config", e))?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(a.key())
+            .response_content_disposition(content_disposition(&a.filename))
+            .response_content_type(&a.content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| ApiError::internal("presign download", e))?;
+        Ok(presigned.uri().to_owned())
+    }
+
+    /// The object's size and type, or `None` when there is none.
+    pub async fn stored(&self, key: &str) -> Result<Option<Stored>, ApiError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(Stored {
+                size: head.content_length().unwrap_or(0).max(0) as u64,
+                content_type: head.content_type().map(str::to_owned),
+            })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(ApiError::internal("head object", e.into_service_error())),
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("delete object", e.into_service_error()))?;
+        Ok(())
+    }
+}
+
+/// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>` (RFC 6266 /
+/// RFC 5987): every byte outside the attr-char set is encoded, so no filename can end the
+/// header, add a parameter or inject another header.
+pub fn content_disposition(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_stay_one_safe_header() {
+        assert_eq!(
+            content_disposition("error logs.txt"),
+            "attachment; filename=\"error logs.txt\"; filename*=UTF-8''error%20logs.txt"
+        );
+        assert_eq!(
+            content_disposition("Übersicht.pdf"),
+            "attachment; filename=\"_bersicht.pdf\"; filename*=UTF-8''%C3%9Cbersicht.pdf"
+        );
+        let evil = content_disposition("a\";\r\nSet-Cookie: x=1;.txt");
+        assert!(!evil.contains('\r') && !evil.contains('\n'));
+        assert_eq!(evil.matches('"').count(), 2, "{evil}");
+        assert!(evil.contains("filename*=UTF-8''a%22%3B%0D%0ASet-Cookie%3A%20x%3D1%3B.txt"));
+    }
+}
