@@ -98,16 +98,66 @@ def test_local_router_mirrors_the_template(template):
     assert local == template_routes(template)
 
 
-def test_one_sample_event_per_route(template):
+def test_one_sample_event_per_route_and_trigger(template):
     routes = template_routes(template)
-    events = {}
+    triggered = {
+        res["Metadata"]["BuildProperties"]["Binary"]
+        for res in functions(template).values()
+        if any(e["Type"] == "S3" for e in res["Properties"]["Events"].values())
+    }
+    http_events, s3_events = {}, set()
     for path in sorted((ROOT / "events").glob("*.json")):
         event = json.loads(path.read_text())
+        if "Records" in event:
+            assert all(r["eventSource"] == "aws:s3" for r in event["Records"])
+            s3_events.add(path.stem)
+            continue
         method, route = event["routeKey"].split(" ", 1)
         assert event["version"] == "2.0"
         assert event["requestContext"]["http"]["method"] == method
-        events[(method, route, path.stem)] = event
-    assert set(events) == routes
+        http_events[(method, route, path.stem)] = event
+    assert set(http_events) == routes
+    assert s3_events == triggered == {"confirm-attachment"}
+
+
+S3_ACTIONS = {
+    "CreateTicketFunction": {"s3:PutObject"},
+    "AddThreadFunction": {"s3:PutObject"},
+    "GetTicketFunction": {"s3:GetObject"},
+    "UpdateStatusFunction": {"s3:GetObject"},
+    "ListTicketsFunction": set(),
+    "ConfirmAttachmentFunction": {"s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"},
+}
+
+
+def test_only_presigning_and_confirming_functions_touch_the_bucket_under_tickets(template):
+    for name, res in functions(template).items():
+        s3 = [st for p in res["Properties"]["Policies"] for st in p["Statement"]
+              if any(a.startswith("s3:") for a in st["Action"])]
+        assert {a for st in s3 for a in st["Action"]} == S3_ACTIONS[name], name
+        for st in s3:
+            arn = st["Resource"]["!Sub"][0]
+            assert arn.endswith("/tickets/*"), (name, arn)
+
+
+def test_the_bucket_is_private_encrypted_tls_only_with_cors_and_lifecycle(template):
+    res = template["Resources"]
+    bucket = res["AttachmentsBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    [cors] = bucket["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedOrigins"] == {"!Ref": "FrontendOrigins"}
+    assert set(cors["AllowedMethods"]) == {"PUT", "GET"}
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    assert rules["expire-rejected-leftovers"]["TagFilters"] == [{"Key": "status", "Value": "rejected"}]
+    [deny] = res["AttachmentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    confirm = res["ConfirmAttachmentFunction"]["Properties"]["Events"]["Uploaded"]["Properties"]
+    assert confirm["Bucket"] == {"!Ref": "AttachmentsBucket"}
+    assert confirm["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "tickets/"}]
 
 
 def test_openapi_describes_the_same_routes(template):
@@ -132,3 +182,12 @@ def test_cargo_lambda_invoke_accepts_every_event(template):
         # Local mode verifies bearer tokens itself; the samples carry none it can verify.
         assert response["statusCode"] == 401, response
         assert json.loads(response["body"])["code"] == "UNAUTHORIZED"
+    out = subprocess.run(
+        ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port",
+         str(port), "--data-file", "events/confirm-attachment.json", "confirm-attachment"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    # The sample names no attachment of this table: nothing to confirm.
+    [result] = json.loads(out.stdout)["results"]
+    assert result["status"] is None

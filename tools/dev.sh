@@ -8,15 +8,18 @@ trap stop_started EXIT
 trap 'exit 130' INT TERM
 
 EMULATOR_PORT=${EMULATOR_PORT:-5000}
+LOCAL_AWS_PORT=${LOCAL_AWS_PORT:-4566}
 API_PORT=${API_PORT:-9000}
 export TABLE_NAME=${TABLE_NAME:-support-tickets-local}
+export BUCKET_NAME=${BUCKET_NAME:-support-tickets-local}
 mkdir -p "$ROOT/.local"
 
 ensure_venv
 cargo build --workspace --quiet
 start_moto "$EMULATOR_PORT" "$ROOT/.local/moto.log"
-create_table
+create_table_and_bucket
+start_proxy "$LOCAL_AWS_PORT" "http://127.0.0.1:$API_PORT" "$ROOT/.local/proxy.log"
 export AUTH_MODE=local
-log "API on http://127.0.0.1:$API_PORT (table $TABLE_NAME at $AWS_ENDPOINT_URL); Ctrl-C stops"
+log "API on http://127.0.0.1:$API_PORT (table $TABLE_NAME, bucket $BUCKET_NAME at $AWS_ENDPOINT_URL); Ctrl-C stops"
 log "a token: make token SUB=alice ROLE=customer"
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --concurrency 4

@@ -95,8 +95,23 @@ start_moto() {
   log "moto on $AWS_ENDPOINT_URL (pid $LAST_PID)"
 }
 
-create_table() {
+# The attachments bucket, path-style (moto), with the CORS rule of template.yaml.
+export S3_FORCE_PATH_STYLE=true
+export FRONTEND_ORIGINS=${FRONTEND_ORIGINS:-http://127.0.0.1:8000,http://localhost:8000}
+
+create_table_and_bucket() {
   "$ROOT/target/debug/tickets-dev" create-table >&2
+  "$ROOT/target/debug/tickets-dev" create-bucket >&2
+}
+
+# start_proxy PORT FUNCTIONS_URL LOGFILE: tools/localproxy.py in front of the emulator (S3
+# event notifications to confirm-attachment, faults on request); the functions then use it.
+start_proxy() {
+  local port=$1 functions=$2 logfile=$3
+  start_bg "$logfile" "$VENV/bin/python" "$ROOT/tools/localproxy.py" "$port" "$AWS_ENDPOINT_URL" "$functions"
+  wait_for "http://127.0.0.1:$port/moto-api/" 30 "$LAST_PID"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  log "local AWS endpoint (proxy to moto) on $AWS_ENDPOINT_URL (pid $LAST_PID)"
 }
 
 # start_api PORT LOGFILE [CONCURRENCY]: the functions behind cargo lambda watch, local auth on.

@@ -32,16 +32,14 @@ log "template checks"
 cfn-lint template.yaml
 
 export TABLE_NAME="tickets-e2e-$$"
-create_table
+export BUCKET_NAME="tickets-e2e-$$"
+create_table_and_bucket
 
-# The functions reach moto through a proxy the tests can tell to hold back writes.
-PROXY_PORT=$(free_port)
-start_bg "$LOGS/proxy.log" "$VENV/bin/python" tests/faultproxy.py "$PROXY_PORT" "$AWS_ENDPOINT_URL"
-export FAULT_PROXY_URL="http://127.0.0.1:$PROXY_PORT"
-wait_for "$FAULT_PROXY_URL/moto-api/" 30 "$LAST_PID"
-export AWS_ENDPOINT_URL="$FAULT_PROXY_URL"
-
+# The functions reach moto through the local proxy, which the tests can also tell to hold
+# back or fail operations (FAULT_PROXY_URL).
 API_PORT=$(free_port)
+start_proxy "$(free_port)" "http://127.0.0.1:$API_PORT" "$LOGS/proxy.log"
+export FAULT_PROXY_URL="$AWS_ENDPOINT_URL"
 start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"
 

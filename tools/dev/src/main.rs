@@ -1,5 +1,7 @@
 //! Local development helpers (never deployed):
 //! - `tickets-dev create-table`: create `$TABLE_NAME` at `$AWS_ENDPOINT_URL` unless it exists;
+//! - `tickets-dev create-bucket`: create `$BUCKET_NAME` unless it exists, with the CORS rule of
+//!   template.yaml for the origins in `$FRONTEND_ORIGINS` (comma-separated);
 //! - `tickets-dev token <sub> [customer|agent] [ttl-seconds]`: a local HS256 token;
 //! - `tickets-dev schema`: the table's keys and indexes as JSON (checked against template.yaml).
 
@@ -7,7 +9,7 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
 use std::process::ExitCode;
 use support_tickets::config::LOCAL_JWT_SECRET_DEFAULT;
-use support_tickets::service::dynamodb_client;
+use support_tickets::service::{dynamodb_client, sdk_config};
 use support_tickets::store;
 
 #[tokio::main(flavor = "current_thread")]
@@ -15,6 +17,7 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("create-table") => create_table().await,
+        Some("create-bucket") => create_bucket().await,
         Some("token") => token(&args[1..]),
         Some("schema") => {
             println!("{:#}", store::schema());
@@ -51,6 +54,44 @@ async fn create_table() -> Result<(), String> {
         .await
         .map_err(|e| format!("{e:?}"))?;
     println!("table {table} created");
+    Ok(())
+}
+
+async fn create_bucket() -> Result<(), String> {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let bucket = std::env::var("BUCKET_NAME").map_err(|_| "BUCKET_NAME is not set")?;
+    let origins = std::env::var("FRONTEND_ORIGINS").unwrap_or_default();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_config().await)
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    if s3.head_bucket().bucket(&bucket).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .map_err(|e| format!("create bucket: {:?}", e.into_service_error()))?;
+    }
+    let mut rule = CorsRule::builder()
+        .allowed_methods("PUT")
+        .allowed_methods("GET")
+        .allowed_headers("content-type")
+        .expose_headers("etag")
+        .max_age_seconds(3000);
+    for origin in origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        rule = rule.allowed_origins(origin);
+    }
+    let cors = CorsConfiguration::builder()
+        .cors_rules(rule.build().map_err(|e| e.to_string())?)
+        .build()
+        .map_err(|e| e.to_string())?;
+    s3.put_bucket_cors()
+        .bucket(&bucket)
+        .cors_configuration(cors)
+        .send()
+        .await
+        .map_err(|e| format!("bucket cors: {:?}", e.into_service_error()))?;
+    println!("bucket {bucket} ready (CORS for: {origins})");
     Ok(())
 }
 

@@ -1,0 +1,136 @@
+"""Attachments end to end against moto: declare, upload the exact bytes to the presigned URL,
+confirmation by the bucket's event, download through the presigned GET."""
+
+import hashlib
+import os
+import time
+
+import boto3
+import botocore.exceptions
+import pytest
+import requests
+
+from conftest import TIMESTAMP, UUID
+from test_api import assert_error
+
+ATTACHMENT_FIELDS = {"_id", "filename", "size", "type", "threadId", "status", "createdAt"}
+
+
+def declare(client, files, **fields):
+    t = client.create(attachments=[{"filename": n, "size": len(b), "type": t} for n, b, t in files],
+                      **fields)
+    return t
+
+
+def put(upload, data, **override):
+    headers = dict(upload["headers"])
+    headers.update(override)
+    return requests.put(upload["url"], data=data, headers=headers, timeout=30)
+
+
+def wait_for_status(client, ticket_id, attachment_id, wanted, seconds=30):
+    deadline = time.time() + seconds
+    while True:
+        got = client.call("GET", f"/{ticket_id}").body["data"]
+        found = [a for a in got["attachments"] if a["_id"] == attachment_id]
+        if found and found[0]["status"] == wanted:
+            return found[0], got
+        assert time.time() < deadline, f"attachment still {found[0]['status'] if found else 'missing'}"
+        time.sleep(0.3)
+
+
+def test_declare_upload_confirm_download(alice):
+    data = os.urandom(3000) + b"\r\n\x00 end"
+    t = declare(alice, [("error logs (1).txt", data, "text/plain")])
+    [a] = t["attachments"]
+    assert set(a) == ATTACHMENT_FIELDS | {"upload"}
+    assert UUID.match(a["_id"]) and TIMESTAMP.match(a["createdAt"])
+    assert (a["filename"], a["size"], a["type"], a["status"]) == ("error logs (1).txt", len(data), "text/plain", "pending")
+    assert a["threadId"] == t["threads"][0]["_id"]
+    assert t["threads"][0]["attachments"] == [a]
+    up = a["upload"]
+    assert up["method"] == "PUT"
+    assert up["headers"] == {"Content-Type": "text/plain", "Content-Length": str(len(data))}
+    assert TIMESTAMP.match(up["expiresAt"])
+    assert f"/tickets/{t['_id']}/{a['_id']}?" in up["url"], "the key is chosen by the service"
+    assert "error" not in up["url"].split("?")[0]
+    assert "content-length%3Bcontent-type" in up["url"], "size and type are signed"
+
+    pending = alice.call("GET", f"/{t['_id']}").body["data"]["attachments"][0]
+    assert pending["status"] == "pending" and "url" not in pending and "upload" not in pending
+
+    assert put(up, data).status_code == 200
+    done, ticket = wait_for_status(alice, t["_id"], a["_id"], "uploaded")
+    assert set(done) == ATTACHMENT_FIELDS | {"url"}
+    assert ticket["threads"][0]["attachments"] == [done]
+    res = requests.get(done["url"], timeout=30)
+    assert res.status_code == 200
+    assert hashlib.sha256(res.content).digest() == hashlib.sha256(data).digest()
+    assert res.headers["Content-Disposition"] == (
+        "attachment; filename=\"error logs (1).txt\"; filename*=UTF-8''error%20logs%20%281%29.txt")
+
+
+def test_a_size_mismatch_is_rejected_and_deleted(alice):
+    # moto does not check signatures, so it stores what arrives; the confirmation catches it.
+    t = declare(alice, [("short.csv", b"a,b\n1,2\n", "text/csv")])
+    a = t["attachments"][0]
+    up = a["upload"]
+    url_path = up["url"].split("?")[0]
+    assert put(up, b"a,b\n1,2\n3,4\n", **{"Content-Length": None}).status_code == 200
+    rejected, _ = wait_for_status(alice, t["_id"], a["_id"], "rejected")
+    assert "url" not in rejected
+    s3 = boto3.client("s3", endpoint_url=os.environ["FAULT_PROXY_URL"], region_name="us-east-1")
+    key = url_path.split(f"/{os.environ['BUCKET_NAME']}/", 1)[1]
+    with pytest.raises(botocore.exceptions.ClientError) as gone:
+        s3.head_object(Bucket=os.environ["BUCKET_NAME"], Key=key)
+    assert gone.value.response["Error"]["Code"] == "404"
+
+
+def test_a_thread_attachment_and_internal_ones(alice, agent):
+    t = alice.create()
+    res = alice.reply(t["_id"], "here is the screenshot",
+                      attachments=[{"filename": "shot.png", "size": 4, "type": "image/png"}])
+    assert res.status_code == 201
+    [a] = res.body["data"]["attachments"]
+    assert a["threadId"] == res.body["data"]["_id"] and "upload" in a
+    assert put(a["upload"], b"\x89PNG").status_code == 200
+    wait_for_status(alice, t["_id"], a["_id"], "uploaded")
+
+    note = agent.reply(t["_id"], "customer data, do not share", internal=True,
+                       attachments=[{"filename": "secret-plan.pdf", "size": 5, "type": "application/pdf"}])
+    secret = note.body["data"]["attachments"][0]
+    assert put(secret["upload"], b"%PDF-").status_code == 200
+    wait_for_status(agent, t["_id"], secret["_id"], "uploaded")
+    mine = alice.call("GET", f"/{t['_id']}")
+    assert "secret-plan" not in mine.text, "customers never see internal attachments"
+    assert [x["_id"] for x in mine.body["data"]["attachments"]] == [a["_id"]]
+    theirs = agent.call("GET", f"/{t['_id']}").body["data"]
+    assert {x["_id"] for x in theirs["attachments"]} == {a["_id"], secret["_id"]}
+
+
+@pytest.mark.parametrize("files, field", [
+    ([{"filename": f"f{i}.txt", "size": 1, "type": "text/plain"} for i in range(11)], "attachments"),
+    ([{"filename": "big.zip", "size": 26 * 1024 * 1024, "type": "application/zip"}], "attachments[0].size"),
+    ([{"filename": "tool.exe", "size": 10, "type": "application/x-msdownload"}], "attachments[0].type"),
+    ([{"filename": "../../etc/passwd", "size": 10, "type": "text/plain"}], "attachments[0].filename"),
+    ([{"filename": "a\r\nSet-Cookie: x=1.txt", "size": 10, "type": "text/plain"}], "attachments[0].filename"),
+    ([{"filename": "a.txt", "size": 10}], "attachments[0].type"),
+])
+def test_bad_declarations_name_the_field(alice, files, field):
+    res = alice.call("POST", body={"title": "t", "description": "d", "priority": "low",
+                                   "category": "general", "attachments": files})
+    assert_error(res, 400, "VALIDATION_ERROR", field)
+    t = alice.create()
+    assert_error(alice.reply(t["_id"], attachments=files), 400, "VALIDATION_ERROR", field)
+
+
+def test_the_ticket_total_is_kept(alice):
+    mib = 1024 * 1024
+    big = lambda n: [{"filename": f"part{i}.zip", "size": 25 * mib, "type": "application/zip"} for i in range(n)]
+    t = alice.create(attachments=big(3))
+    assert alice.reply(t["_id"], attachments=big(1)).status_code == 201, "exactly 100 MiB"
+    res = alice.reply(t["_id"], attachments=[{"filename": "one-more.txt", "size": 1, "type": "text/plain"}])
+    assert_error(res, 400, "VALIDATION_ERROR", "attachments")
+    res = alice.call("POST", body={"title": "t", "description": "d", "priority": "low",
+                                   "category": "general", "attachments": big(5)})
+    assert_error(res, 400, "VALIDATION_ERROR", "attachments")
