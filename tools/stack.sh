@@ -104,6 +104,28 @@ create_table_and_bucket() {
   "$ROOT/target/debug/tickets-dev" create-bucket >&2
 }
 
+# s3s-fs: an S3 endpoint that checks SigV4 (moto does not), for the signature tests; built
+# once from crates.io into .local.
+S3S_FS="$ROOT/.local/s3s-fs/bin/s3s-fs"
+ensure_s3s_fs() {
+  if [ ! -x "$S3S_FS" ]; then
+    log "installing s3s-fs 0.14.1 into .local (once)"
+    cargo install --quiet --locked --features binary s3s-fs --version 0.14.1 --root "$ROOT/.local/s3s-fs"
+  fi
+}
+
+# start_s3s_fs PORT DATADIR LOGFILE: exports S3_SIGV4_* for the tests.
+start_s3s_fs() {
+  local port=$1 data=$2 logfile=$3
+  export S3_SIGV4_URL="http://127.0.0.1:$port" S3_SIGV4_BUCKET=sigv4-tests
+  export S3_SIGV4_KEY=local-sigv4-key S3_SIGV4_SECRET=local-sigv4-dummy-secret
+  rm -rf "$data" && mkdir -p "$data/$S3_SIGV4_BUCKET"
+  start_bg "$logfile" "$S3S_FS" --host 127.0.0.1 --port "$port" \
+    --access-key "$S3_SIGV4_KEY" --secret-key "$S3_SIGV4_SECRET" "$data"
+  wait_for "$S3_SIGV4_URL/" 30 "$LAST_PID"
+  log "s3s-fs on $S3_SIGV4_URL (pid $LAST_PID)"
+}
+
 # start_proxy PORT FUNCTIONS_URL LOGFILE: tools/localproxy.py in front of the emulator (S3
 # event notifications to confirm-attachment, faults on request); the functions then use it.
 start_proxy() {

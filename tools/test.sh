@@ -11,6 +11,7 @@ LOGS="$ROOT/target/test-logs"
 mkdir -p "$LOGS"
 
 ensure_venv
+ensure_s3s_fs
 
 log "format and lint"
 cargo fmt --all -- --check
@@ -42,6 +43,7 @@ start_proxy "$(free_port)" "http://127.0.0.1:$API_PORT" "$LOGS/proxy.log"
 export FAULT_PROXY_URL="$AWS_ENDPOINT_URL"
 start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"
+start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
 
 log "end-to-end and template tests against $API_URL"
 pytest -q tests

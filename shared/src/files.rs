@@ -38,7 +38,12 @@ impl Files {
     /// A PUT URL that S3 honours only with exactly the declared Content-Type and
     /// Content-Length (both are signed), for 15 minutes.
     pub async fn upload(&self, a: &Attachment) -> Result<Upload, ApiError> {
-        let config = PresigningConfig::expires_in(UPLOAD_TTL)
+        self.upload_for(a, UPLOAD_TTL).await
+    }
+
+    /// [`Files::upload`] with another lifetime (the signature tests need one that expires).
+    pub async fn upload_for(&self, a: &Attachment, ttl: Duration) -> Result<Upload, ApiError> {
+        let config = PresigningConfig::expires_in(ttl)
             .map_err(|e| ApiError::internal("presign config", e))?;
         let presigned = self
             .client
@@ -55,7 +60,7 @@ impl Files {
             ("Content-Length".to_owned(), a.size.to_string()),
         ]);
         let expires = chrono::Utc::now()
-            + chrono::Duration::from_std(UPLOAD_TTL).unwrap_or_else(|_| chrono::Duration::zero());
+            + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::zero());
         Ok(Upload {
             url: presigned.uri().to_owned(),
             method: "PUT",

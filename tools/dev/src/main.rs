@@ -3,7 +3,10 @@
 //! - `tickets-dev create-bucket`: create `$BUCKET_NAME` unless it exists, with the CORS rule of
 //!   template.yaml for the origins in `$FRONTEND_ORIGINS` (comma-separated);
 //! - `tickets-dev token <sub> [customer|agent] [ttl-seconds]`: a local HS256 token;
-//! - `tickets-dev schema`: the table's keys and indexes as JSON (checked against template.yaml).
+//! - `tickets-dev schema`: the table's keys and indexes as JSON (checked against template.yaml);
+//! - `tickets-dev presign <ticket-id> <filename> <type> <size> [ttl-seconds]`: the upload and
+//!   download URLs the service would hand out for such an attachment in `$BUCKET_NAME` (the
+//!   signature tests run them against an S3 endpoint that checks SigV4).
 
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
@@ -19,6 +22,7 @@ async fn main() -> ExitCode {
         Some("create-table") => create_table().await,
         Some("create-bucket") => create_bucket().await,
         Some("token") => token(&args[1..]),
+        Some("presign") => presign(&args[1..]).await,
         Some("schema") => {
             println!("{:#}", store::schema());
             Ok(())
@@ -92,6 +96,42 @@ async fn create_bucket() -> Result<(), String> {
         .await
         .map_err(|e| format!("bucket cors: {:?}", e.into_service_error()))?;
     println!("bucket {bucket} ready (CORS for: {origins})");
+    Ok(())
+}
+
+async fn presign(args: &[String]) -> Result<(), String> {
+    use support_tickets::files::Files;
+    use support_tickets::input::AttachmentDecl;
+    use support_tickets::model::{Attachment, Thread, ThreadType};
+    let [ticket, filename, content_type, size, rest @ ..] = args else {
+        return Err("presign <ticket-id> <filename> <type> <size> [ttl-seconds]".into());
+    };
+    let size: u64 = size.parse().map_err(|_| "size must be a number")?;
+    let ttl: u64 = match rest.first() {
+        Some(t) => t.parse().map_err(|_| "ttl must be a number of seconds")?,
+        None => support_tickets::files::UPLOAD_TTL.as_secs(),
+    };
+    let bucket = std::env::var("BUCKET_NAME").map_err(|_| "BUCKET_NAME is not set")?;
+    let files = Files::new(&sdk_config().await, bucket, true);
+    let thread = Thread::new("tool", "m".into(), ThreadType::User, false, "now");
+    let decl = AttachmentDecl {
+        filename: filename.clone(),
+        size,
+        content_type: content_type.clone(),
+    };
+    let attachment = Attachment::new(ticket, &thread, decl);
+    let upload = files
+        .upload_for(&attachment, std::time::Duration::from_secs(ttl))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let download = files
+        .download(&attachment)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    println!(
+        "{}",
+        json!({"key": attachment.key(), "upload": upload, "download": download})
+    );
     Ok(())
 }
 
