@@ -155,6 +155,9 @@ def test_the_bucket_is_private_encrypted_tls_only_with_cors_and_lifecycle(templa
     [deny] = res["AttachmentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    api_cors = res["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert api_cors["AllowOrigins"] == {"!Ref": "FrontendOrigins"}
+    assert {"authorization", "content-type", "if-match"} <= set(api_cors["AllowHeaders"])
     confirm = res["ConfirmAttachmentFunction"]["Properties"]["Events"]["Uploaded"]["Properties"]
     assert confirm["Bucket"] == {"!Ref": "AttachmentsBucket"}
     assert confirm["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "tickets/"}]

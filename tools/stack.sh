@@ -104,6 +104,31 @@ create_table_and_bucket() {
   "$ROOT/target/debug/tickets-dev" create-bucket >&2
 }
 
+# Debian's Chromium and playwright-core (pinned in tests/browser/package-lock.json) for the
+# browser test; the browser comes from the distribution, never a download of its own.
+ensure_browser() {
+  if [ ! -x /usr/bin/chromium ]; then
+    log "installing Debian's chromium"
+    if [ "$(id -u)" -ne 0 ]; then log "chromium is missing and this is not root: apt-get install chromium"; return 1; fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  local dir="$ROOT/tests/browser"
+  if [ ! -d "$dir/node_modules/playwright-core" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    log "installing playwright-core (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+    touch "$dir/node_modules"
+  fi
+}
+
+# start_web PORT LOGFILE: examples/web as static files from its own origin.
+start_web() {
+  local port=$1 logfile=$2
+  start_bg "$logfile" python3 -m http.server --bind 127.0.0.1 --directory "$ROOT/examples/web" "$port"
+  wait_for "http://127.0.0.1:$port/index.html" 30 "$LAST_PID"
+  export WEB_URL="http://127.0.0.1:$port"
+  log "examples/web on $WEB_URL (pid $LAST_PID)"
+}
+
 # s3s-fs: an S3 endpoint that checks SigV4 (moto does not), for the signature tests; built
 # once from crates.io into .local.
 S3S_FS="$ROOT/.local/s3s-fs/bin/s3s-fs"

@@ -12,6 +12,7 @@ mkdir -p "$LOGS"
 
 ensure_venv
 ensure_s3s_fs
+ensure_browser
 
 log "format and lint"
 cargo fmt --all -- --check
@@ -34,7 +35,11 @@ cfn-lint template.yaml
 
 export TABLE_NAME="tickets-e2e-$$"
 export BUCKET_NAME="tickets-e2e-$$"
+# The example page is served from its own origin, which the bucket's CORS must allow.
+WEB_PORT=$(free_port)
+export FRONTEND_ORIGINS="http://127.0.0.1:$WEB_PORT"
 create_table_and_bucket
+start_web "$WEB_PORT" "$LOGS/web.log"
 
 # The functions reach moto through the local proxy, which the tests can also tell to hold
 # back or fail operations (FAULT_PROXY_URL).
