@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SUB ?= alice
 ROLE ?= customer
 
-.PHONY: dev test token build fmt lint clean
+.PHONY: dev test token web build fmt lint clean
 
 dev:
 	bash tools/dev.sh
@@ -14,6 +14,10 @@ test:
 # A local token for curl: make token SUB=alice ROLE=agent
 token:
 	@cargo build --quiet -p tickets-dev && ./target/debug/tickets-dev token "$(SUB)" "$(ROLE)"
+
+# The example frontend on http://127.0.0.1:8000 (an origin the local bucket's CORS allows).
+web:
+	python3 -m http.server --bind 127.0.0.1 --directory examples/web 8000
 
 build:
 	cargo build --workspace
