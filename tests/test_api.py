@@ -16,7 +16,8 @@ from conftest import TIMESTAMP, UUID, Client, token
 TICKET_FIELDS = {
     "_id", "title", "description", "status", "priority", "category", "client", "assignedTo",
     "tags", "resolution", "createdAt", "updatedAt", "resolvedAt", "closedAt",
-    "firstResponseAt", "threadCount", "version",
+    "firstResponseAt", "threadCount", "version", "sla", "firstResponseSeconds",
+    "resolutionSeconds",
 }
 THREAD_FIELDS = {"_id", "author", "message", "timestamp", "type", "internal", "attachments"}
 STATUSES = ["open", "pending", "in_progress", "resolved", "closed"]

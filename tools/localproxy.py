@@ -4,7 +4,12 @@
   event that the bucket sends in AWS is delivered to the `confirm-attachment` function
   through `cargo lambda watch`'s invoke API (asynchronously, as S3 does);
 - faults for the tests: chosen DynamoDB operations held back or failed, so requests can race
-  for real (both read before either writes) and failures can be provoked.
+  for real (both read before either writes) and failures can be provoked;
+- DynamoDB's atomicity: moto applies concurrent requests to one table without isolation (a
+  cancelled transaction restores a copy of the whole table taken when it began, undoing what
+  other requests wrote meanwhile; concurrent ADDs can be lost). DynamoDB requests are passed
+  to moto one at a time, so each is atomic as in DynamoDB; the functions still race with each
+  other between their requests, as they do in AWS.
 
     python tools/localproxy.py LISTEN_PORT UPSTREAM_URL [FUNCTIONS_URL]
 
@@ -15,6 +20,7 @@ error type, such as `ProvisionedThroughputExceededException`, with 400), without
 Everything else is forwarded unchanged.
 """
 
+import contextlib
 import datetime
 import http.client
 import json
@@ -26,6 +32,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FAULTS = {"delayMs": {}, "fail": {}}
+DYNAMODB = threading.Lock()
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 LOCK = threading.Lock()
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection",
@@ -116,9 +123,11 @@ class Proxy(BaseHTTPRequestHandler):
         up = urllib.parse.urlsplit(self.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
-        conn.request(self.command, self.path, body=body, headers=headers)
-        res = conn.getresponse()
-        data = res.read()
+        dynamodb = (self.headers.get("x-amz-target") or "").startswith("DynamoDB_")
+        with DYNAMODB if dynamodb else contextlib.nullcontext():
+            conn.request(self.command, self.path, body=body, headers=headers)
+            res = conn.getresponse()
+            data = res.read()
         self.send_response(res.status)
         for k, v in res.getheaders():
             if k.lower() not in HOP_HEADERS and k.lower() != "content-length":

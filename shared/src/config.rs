@@ -1,6 +1,7 @@
 //! Settings from the environment, read once at cold start.
 
 use crate::auth::Authenticator;
+use crate::sla::SlaPolicy;
 
 /// The local token secret when `LOCAL_JWT_SECRET` is not set. It only ever takes effect with
 /// `AUTH_MODE=local`, which the SAM template never sets; it is published in the README.
@@ -27,6 +28,7 @@ pub struct Config {
     pub bucket_name: Option<String>,
     /// Path-style S3 addresses (`S3_FORCE_PATH_STYLE=true`), for local emulators.
     pub s3_path_style: bool,
+    pub sla: SlaPolicy,
 }
 
 impl Config {
@@ -80,7 +82,9 @@ impl Config {
             Some("true") => true,
             Some(other) => return Err(ConfigError::Invalid("S3_FORCE_PATH_STYLE", other.into())),
         };
+        let sla = SlaPolicy::from_lookup(&get)?;
         Ok(Config {
+            sla,
             table_name,
             authenticator,
             cursor_secret,

@@ -434,11 +434,22 @@ impl ChangeStatus {
     }
 }
 
-/// Who a list is about, for agents: a named user or nobody.
+/// Who a list is about, for agents: a named user, the caller (`me`) or nobody (`none`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Assignee {
     User(String),
+    Me,
     Unassigned,
+}
+
+/// The order of a list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first (`createdAt`, the default).
+    #[default]
+    Newest,
+    /// Tickets still awaiting a first response, soonest due first (`firstResponseDue`).
+    FirstResponseDue,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -457,9 +468,11 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     pub page: Option<usize>,
     pub count_by_status: bool,
+    pub sort: Sort,
 }
 
 const LIST_PARAMS: &[&str] = &[
+    "sort",
     "limit",
     "status",
     "category",
@@ -491,6 +504,7 @@ impl ListQuery {
             cursor: None,
             page: None,
             count_by_status: false,
+            sort: Sort::Newest,
         };
         let mut bad = |name: &str, message: String| errors.push(FieldError::new(name, message));
         for (&k, &v) in &params {
@@ -511,8 +525,14 @@ impl ListQuery {
                     Ok(p) => q.filters.priority = Some(p),
                     Err(_) => bad(k, format!("must be one of: {}", names(Priority::ALL))),
                 },
+                "sort" => match v {
+                    "createdAt" => q.sort = Sort::Newest,
+                    "firstResponseDue" => q.sort = Sort::FirstResponseDue,
+                    _ => bad(k, "must be createdAt or firstResponseDue".into()),
+                },
                 "assignedTo" => match check_user_id(v) {
                     Ok(()) if v == "none" => q.filters.assigned_to = Some(Assignee::Unassigned),
+                    Ok(()) if v == "me" => q.filters.assigned_to = Some(Assignee::Me),
                     Ok(()) => q.filters.assigned_to = Some(Assignee::User(v.to_owned())),
                     Err(m) => bad(k, m),
                 },
@@ -786,6 +806,10 @@ mod tests {
             (vec![("limit", "ten")], "limit"),
             (vec![("status", "OPEN")], "status"),
             (vec![("sort", "asc")], "sort"),
+            (
+                vec![("sort", "firstResponseDue"), ("sort", "createdAt")],
+                "sort",
+            ),
             (vec![("countByStatus", "yes")], "countByStatus"),
             (vec![("page", "0")], "page"),
             (vec![("page", "11"), ("limit", "100")], "page"),

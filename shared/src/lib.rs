@@ -10,6 +10,7 @@ pub mod http;
 pub mod input;
 pub mod model;
 pub mod service;
+pub mod sla;
 pub mod store;
 
 pub use error::ApiError;

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::sla::SlaPolicy;
 
 /// Declares a lowercase string enum with its wire names in one place, so parsing, printing
 /// and serde all agree.
@@ -237,6 +238,15 @@ pub struct Ticket {
     /// Bytes declared by all its attachments, kept under the per-ticket limit.
     #[serde(default)]
     pub attachment_bytes: u64,
+    /// Resolution-clock time spent paused (`pending`, `resolved`) before the current pause.
+    #[serde(default)]
+    pub sla_paused_seconds: u64,
+    /// Start of the current pause, if the clock is paused.
+    #[serde(default)]
+    pub sla_paused_since: Option<String>,
+    /// When the automatic escalation raised the priority (once per ticket).
+    #[serde(default)]
+    pub escalated_at: Option<String>,
 }
 
 impl Ticket {
@@ -262,6 +272,9 @@ impl Ticket {
             public_thread_count: 1,
             version: 1,
             attachment_bytes: 0,
+            sla_paused_seconds: 0,
+            sla_paused_since: None,
+            escalated_at: None,
         }
     }
 
@@ -269,25 +282,58 @@ impl Ticket {
         caller.is_agent() || self.client == caller.sub
     }
 
-    /// The ticket as this caller may see it in a response (no threads: see [`TicketView`]).
-    pub fn summary_for(&self, caller: &Caller) -> serde_json::Value {
+    /// The ticket as this caller may see it in a list (threads: [`Ticket::detail_for`]), with
+    /// its service levels as of `now`.
+    pub fn summary_for(
+        &self,
+        caller: &Caller,
+        policy: &SlaPolicy,
+        now: DateTime<Utc>,
+    ) -> serde_json::Value {
         let mut value = serde_json::to_value(self).unwrap_or_default();
+        let clocks = crate::sla::clocks(self, policy, now);
         if let Some(map) = value.as_object_mut() {
             let count = if caller.is_agent() {
                 self.thread_count
             } else {
                 self.public_thread_count
             };
-            map.remove("publicThreadCount");
-            map.remove("attachmentBytes");
+            for internal in [
+                "publicThreadCount",
+                "attachmentBytes",
+                "slaPausedSeconds",
+                "slaPausedSince",
+                "escalatedAt",
+            ] {
+                map.remove(internal);
+            }
             map.insert("threadCount".into(), count.into());
+            let sla = clocks.as_ref().map(|c| c.sla());
+            map.insert("sla".into(), serde_json::to_value(sla).unwrap_or_default());
+            map.insert(
+                "firstResponseSeconds".into(),
+                clocks
+                    .as_ref()
+                    .and_then(|c| c.first_response_seconds)
+                    .into(),
+            );
+            map.insert(
+                "resolutionSeconds".into(),
+                clocks.as_ref().and_then(|c| c.resolution_seconds).into(),
+            );
         }
         value
     }
 
     /// The ticket with its threads (oldest first) and attachments, as this caller may see it.
-    pub fn detail_for(&self, threads: &[Thread], caller: &Caller) -> serde_json::Value {
-        let mut value = self.summary_for(caller);
+    pub fn detail_for(
+        &self,
+        threads: &[Thread],
+        caller: &Caller,
+        policy: &SlaPolicy,
+        now: DateTime<Utc>,
+    ) -> serde_json::Value {
+        let mut value = self.summary_for(caller, policy, now);
         let visible: Vec<&Thread> = threads.iter().filter(|t| t.visible_to(caller)).collect();
         let attachments: Vec<&serde_json::Value> =
             visible.iter().flat_map(|t| t.attachments.iter()).collect();
@@ -371,6 +417,8 @@ pub const STATUS_FIELDS: &[&str] = &[
     "resolvedAt",
     "closedAt",
     "resolution",
+    "slaPausedSeconds",
+    "slaPausedSince",
 ];
 
 impl Ticket {
@@ -379,6 +427,13 @@ impl Ticket {
     /// (a resolution given then is kept as the closing note).
     pub fn apply_status(&mut self, to: Status, resolution: Option<String>, at: &str) {
         let from = self.status;
+        // The resolution clock pauses while pending or resolved; once resolved it has
+        // stopped, so closing then adds no paused time.
+        if to == Status::Closed && self.resolved_at.is_some() {
+            self.sla_paused_since = None;
+        } else {
+            crate::sla::track_pause(self, matches!(to, Status::Pending | Status::Resolved), at);
+        }
         match to {
             Status::Resolved => {
                 self.resolved_at = Some(at.to_owned());
@@ -531,13 +586,17 @@ mod tests {
             public_thread_count: 1,
             version: 2,
             attachment_bytes: 0,
+            sla_paused_seconds: 0,
+            sla_paused_since: None,
+            escalated_at: None,
         };
         let threads = [public, note];
-        let seen = ticket.detail_for(&threads, &customer);
+        let (policy, now) = (SlaPolicy::default(), Utc::now());
+        let seen = ticket.detail_for(&threads, &customer, &policy, now);
         assert_eq!(seen["threads"].as_array().unwrap().len(), 1);
         assert_eq!(seen["threadCount"], 1);
         assert!(seen.get("publicThreadCount").is_none());
-        let seen = ticket.detail_for(&threads, &agent);
+        let seen = ticket.detail_for(&threads, &agent, &policy, now);
         assert_eq!(seen["threads"].as_array().unwrap().len(), 2);
         assert_eq!(seen["threadCount"], 2);
     }

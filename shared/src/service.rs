@@ -44,7 +44,12 @@ impl App {
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
         let client = aws_sdk_dynamodb::Client::new(sdk);
-        let store = Store::new(client, config.table_name.clone(), config.counter_shards);
+        let store = Store::new(
+            client,
+            config.table_name.clone(),
+            config.counter_shards,
+            config.sla.clone(),
+        );
         let cursors = Cursors::new(&config.cursor_secret);
         let files = config
             .bucket_name
@@ -158,7 +163,9 @@ pub async fn render(
         };
         thread.attachments.push(a.to_json(url, uploads.get(&a.id)));
     }
-    Ok(record.ticket.detail_for(&threads, caller))
+    Ok(record
+        .ticket
+        .detail_for(&threads, caller, &app.config.sla, chrono::Utc::now()))
 }
 
 pub async fn create_ticket(
@@ -455,7 +462,10 @@ pub async fn confirm_upload(app: &App, key: &str) -> Result<Option<AttachmentSta
 
 /// The digest input a cursor is bound to: who asked, as what, with which filters.
 fn cursor_scope(caller: &Caller, query: &ListQuery) -> String {
-    format!("{}\n{:?}\n{:?}", caller.sub, caller.role, query.filters)
+    format!(
+        "{}\n{:?}\n{:?}\n{:?}",
+        caller.sub, caller.role, query.filters, query.sort
+    )
 }
 
 /// A page of tickets, with `pagination` and (on request) `counts`.
@@ -464,7 +474,7 @@ pub async fn list_tickets(
     caller: &Caller,
     query: ListQuery,
 ) -> Result<Map<String, Value>, ApiError> {
-    let plan = plan_list(caller, &query.filters)?;
+    let plan = plan_list(caller, &query.filters, query.sort)?;
     let scope = cursor_scope(caller, &query);
     let mut after = match &query.cursor {
         Some(c) => Some(app.cursors.open(&scope, c)?),
@@ -490,6 +500,7 @@ pub async fn list_tickets(
     };
     let (page, counts) = tokio::join!(page, counts);
     let (tickets, next) = page?;
+    let now = chrono::Utc::now();
     let mut pagination = json!({
         "limit": query.limit,
         "hasMore": next.is_some(),
@@ -501,7 +512,12 @@ pub async fn list_tickets(
     let mut out = Map::new();
     out.insert(
         "data".into(),
-        Value::Array(tickets.iter().map(|t| t.summary_for(caller)).collect()),
+        Value::Array(
+            tickets
+                .iter()
+                .map(|t| t.summary_for(caller, &app.config.sla, now))
+                .collect(),
+        ),
     );
     out.insert("pagination".into(), pagination);
     if let Some(c) = counts? {
@@ -537,6 +553,9 @@ mod tests {
             public_thread_count: 1,
             version: 1,
             attachment_bytes: 0,
+            sla_paused_seconds: 0,
+            sla_paused_since: None,
+            escalated_at: None,
         }
     }
 

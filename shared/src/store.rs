@@ -31,8 +31,11 @@ use crate::auth::Caller;
 use crate::cursor::Position;
 use crate::error::ApiError;
 use crate::input::TICKET_ATTACHMENT_BYTES_MAX;
-use crate::input::{Assignee, ListFilters};
-use crate::model::{Attachment, AttachmentStatus, Category, Priority, Status, Thread, Ticket};
+use crate::input::{Assignee, ListFilters, Sort};
+use crate::model::{
+    timestamp, Attachment, AttachmentStatus, Category, Priority, Status, Thread, Ticket,
+};
+use crate::sla::{first_response_due, SlaPolicy};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -45,45 +48,60 @@ const ATTACHMENT_PREFIX: &str = "ATTACH#";
 const COUNTS_SK: &str = "COUNTS";
 const FIRST_MONTH: &str = "firstMonth";
 
-/// A list index: its name and partition-key attribute (the sort key is always `createdKey`).
+pub const DUE_KEY: &str = "firstResponseDueKey";
+
+/// A list index: its name, partition-key attribute, sort-key attribute, and the order lists
+/// read it in (newest first by `createdKey`; soonest due first by `firstResponseDueKey`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Index {
     pub name: &'static str,
     pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    pub ascending: bool,
 }
 
-pub const BY_CLIENT: Index = Index {
-    name: "byClient",
-    partition_key: "clientKey",
+const fn newest_first(name: &'static str, partition_key: &'static str) -> Index {
+    Index {
+        name,
+        partition_key,
+        sort_key: CREATED_KEY,
+        ascending: false,
+    }
+}
+
+pub const BY_CLIENT: Index = newest_first("byClient", "clientKey");
+pub const BY_ASSIGNEE: Index = newest_first("byAssignee", "assigneeKey");
+pub const BY_STATUS: Index = newest_first("byStatus", "statusKey");
+pub const BY_PRIORITY: Index = newest_first("byPriority", "priorityKey");
+pub const BY_CATEGORY: Index = newest_first("byCategory", "categoryKey");
+pub const BY_MONTH: Index = newest_first("byMonth", "monthKey");
+/// Tickets still awaiting a first response, soonest due first (sparse: answered, resolved
+/// and closed tickets leave it).
+pub const BY_FIRST_RESPONSE_DUE: Index = Index {
+    name: "byFirstResponseDue",
+    partition_key: "awaitingKey",
+    sort_key: DUE_KEY,
+    ascending: true,
 };
-pub const BY_ASSIGNEE: Index = Index {
-    name: "byAssignee",
-    partition_key: "assigneeKey",
+/// The same tickets until the automatic escalation has raised their priority once.
+pub const BY_ESCALATION: Index = Index {
+    name: "byEscalation",
+    partition_key: "escalationKey",
+    sort_key: DUE_KEY,
+    ascending: true,
 };
-pub const BY_STATUS: Index = Index {
-    name: "byStatus",
-    partition_key: "statusKey",
-};
-pub const BY_PRIORITY: Index = Index {
-    name: "byPriority",
-    partition_key: "priorityKey",
-};
-pub const BY_CATEGORY: Index = Index {
-    name: "byCategory",
-    partition_key: "categoryKey",
-};
-pub const BY_MONTH: Index = Index {
-    name: "byMonth",
-    partition_key: "monthKey",
-};
-pub const INDEXES: [&Index; 6] = [
+pub const INDEXES: [&Index; 8] = [
     &BY_CLIENT,
     &BY_ASSIGNEE,
     &BY_STATUS,
     &BY_PRIORITY,
     &BY_CATEGORY,
     &BY_MONTH,
+    &BY_FIRST_RESPONSE_DUE,
+    &BY_ESCALATION,
 ];
+const AWAITING: &str = "AWAITING";
+const ESCALATE: &str = "ESCALATE";
 
 /// The table's keys and indexes as data: what `template.yaml` must declare (a test compares).
 pub fn schema() -> serde_json::Value {
@@ -94,14 +112,14 @@ pub fn schema() -> serde_json::Value {
         "globalSecondaryIndexes": INDEXES.iter().map(|i| json!({
             "IndexName": i.name,
             "KeySchema": [{"AttributeName": i.partition_key, "KeyType": "HASH"},
-                          {"AttributeName": CREATED_KEY, "KeyType": "RANGE"}],
+                          {"AttributeName": i.sort_key, "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
         })).collect::<Vec<_>>(),
     })
 }
 
 fn attribute_names() -> Vec<&'static str> {
-    let mut names = vec![PK, SK, CREATED_KEY];
+    let mut names = vec![PK, SK, CREATED_KEY, DUE_KEY];
     names.extend(INDEXES.iter().map(|i| i.partition_key));
     names
 }
@@ -135,7 +153,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), ApiError> 
             GlobalSecondaryIndex::builder()
                 .index_name(index.name)
                 .key_schema(key(index.partition_key, KeyType::Hash)?)
-                .key_schema(key(CREATED_KEY, KeyType::Range)?)
+                .key_schema(key(index.sort_key, KeyType::Range)?)
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::All)
@@ -195,40 +213,71 @@ fn assignee_key(assignee: Option<&str>) -> String {
     format!("ASSIGNEE#{}", assignee.unwrap_or("none"))
 }
 
-/// The index keys of a ticket, derived from its fields (written whenever the ticket is).
-fn index_keys(t: &Ticket) -> [(&'static str, String); 7] {
+/// Whether a ticket still waits for its first response (and so is in the due-soon queue).
+fn awaiting_first_response(t: &Ticket) -> bool {
+    t.first_response_at.is_none() && !matches!(t.status, Status::Resolved | Status::Closed)
+}
+
+/// The index keys of a ticket, derived from its fields (written whenever the ticket is);
+/// `None` for a sparse index the ticket is not in.
+fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, Option<String>)> {
     let month = month_of(&t.created_at);
-    [
-        (BY_CLIENT.partition_key, format!("CLIENT#{}", t.client)),
+    let awaiting = awaiting_first_response(t);
+    let due = first_response_due(t, policy).map(|d| format!("{}#{}", timestamp(d), t.id));
+    vec![
+        (
+            BY_CLIENT.partition_key,
+            Some(format!("CLIENT#{}", t.client)),
+        ),
         (
             BY_ASSIGNEE.partition_key,
-            assignee_key(t.assigned_to.as_deref()),
+            Some(assignee_key(t.assigned_to.as_deref())),
         ),
         (
             BY_STATUS.partition_key,
-            format!("STATUS#{}#{month}", t.status),
+            Some(format!("STATUS#{}#{month}", t.status)),
         ),
         (
             BY_PRIORITY.partition_key,
-            format!("PRIORITY#{}#{month}", t.priority),
+            Some(format!("PRIORITY#{}#{month}", t.priority)),
         ),
         (
             BY_CATEGORY.partition_key,
-            format!("CATEGORY#{}#{month}", t.category),
+            Some(format!("CATEGORY#{}#{month}", t.category)),
         ),
-        (BY_MONTH.partition_key, format!("ALL#{month}")),
-        (CREATED_KEY, format!("{}#{}", t.created_at, t.id)),
+        (BY_MONTH.partition_key, Some(format!("ALL#{month}"))),
+        (CREATED_KEY, Some(format!("{}#{}", t.created_at, t.id))),
+        (
+            BY_FIRST_RESPONSE_DUE.partition_key,
+            awaiting.then(|| AWAITING.to_owned()),
+        ),
+        (
+            BY_ESCALATION.partition_key,
+            (awaiting && t.escalated_at.is_none()).then(|| ESCALATE.to_owned()),
+        ),
+        (DUE_KEY, due.filter(|_| awaiting)),
     ]
 }
 
-/// The index key attribute computed from a ticket field, if any.
-fn derived_key(field: &str) -> Option<&'static str> {
+/// The index key attributes computed from a ticket field.
+fn derived_keys(field: &str) -> &'static [&'static str] {
+    const AWAITING_KEYS: &[&str] = &[
+        BY_FIRST_RESPONSE_DUE.partition_key,
+        BY_ESCALATION.partition_key,
+        DUE_KEY,
+    ];
     match field {
-        "status" => Some(BY_STATUS.partition_key),
-        "priority" => Some(BY_PRIORITY.partition_key),
-        "category" => Some(BY_CATEGORY.partition_key),
-        "assignedTo" => Some(BY_ASSIGNEE.partition_key),
-        _ => None,
+        "status" => &[
+            BY_STATUS.partition_key,
+            BY_FIRST_RESPONSE_DUE.partition_key,
+            BY_ESCALATION.partition_key,
+            DUE_KEY,
+        ],
+        "priority" => &[BY_PRIORITY.partition_key, DUE_KEY],
+        "category" => &[BY_CATEGORY.partition_key],
+        "assignedTo" => &[BY_ASSIGNEE.partition_key],
+        "firstResponseAt" | "escalatedAt" => AWAITING_KEYS,
+        _ => &[],
     }
 }
 
@@ -241,12 +290,14 @@ fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, ApiError> {
     Ok(item)
 }
 
-fn ticket_item(t: &Ticket) -> Result<Item, ApiError> {
+fn ticket_item(t: &Ticket, policy: &SlaPolicy) -> Result<Item, ApiError> {
     let mut item = to_item(t)?;
     item.insert(PK.into(), s(ticket_pk(&t.id)));
     item.insert(SK.into(), s(TICKET_SK));
-    for (name, value) in index_keys(t) {
-        item.insert(name.into(), s(value));
+    for (name, value) in index_keys(t, policy) {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
     }
     Ok(item)
 }
@@ -388,22 +439,33 @@ pub struct TicketWrite<'a> {
 }
 
 impl TicketWrite<'_> {
-    fn build(&self, table: &str) -> Result<TransactWriteItem, ApiError> {
-        let item = ticket_item(self.after)?;
+    fn build(&self, table: &str, policy: &SlaPolicy) -> Result<TransactWriteItem, ApiError> {
+        let item = ticket_item(self.after, policy)?;
         let mut names: HashMap<String, String> = HashMap::new();
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
         let (mut sets, mut removes) = (Vec::new(), Vec::new());
         // Only the index keys derived from the fields written here: the others may have
         // been changed by a concurrent request and must not be overwritten from a stale read.
-        let keys: Vec<&'static str> = index_keys(self.after)
+        let mut keys: Vec<&'static str> = Vec::new();
+        let sources = self
+            .fields
             .iter()
-            .filter(|(key, _)| self.fields.iter().any(|f| derived_key(f) == Some(*key)))
-            .map(|(key, _)| *key)
-            .collect();
-        let written = self.fields.iter().copied().chain(keys);
+            .copied()
+            .chain(self.first_response.map(|_| "firstResponseAt"));
+        for field in sources {
+            for key in derived_keys(field) {
+                if !keys.contains(key) {
+                    keys.push(key);
+                }
+            }
+        }
+        let first_response_keys = derived_keys("firstResponseAt");
+        let written = self.fields.iter().copied().chain(keys.iter().copied());
         for (i, field) in written.enumerate() {
             names.insert(format!("#f{i}"), field.to_owned());
-            match item.get(field) {
+            // A first response takes the ticket out of the due-soon queue, whatever else.
+            let answered = self.first_response.is_some() && first_response_keys.contains(&field);
+            match item.get(field).filter(|_| !answered) {
                 Some(v) => {
                     values.insert(format!(":f{i}"), v.clone());
                     sets.push(format!("#f{i} = :f{i}"));
@@ -468,6 +530,7 @@ pub struct ListPlan {
     pub category: Option<Category>,
     pub priority: Option<Priority>,
     pub assignee: Option<String>,
+    pub client: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -480,7 +543,7 @@ pub enum Partitions {
 /// Chooses the index that selects the most with its key. Customers always read their own
 /// partition of `byClient` (bounded by their own tickets); agents read the index of the most
 /// specific filter given.
-pub fn plan_list(caller: &Caller, f: &ListFilters) -> Result<ListPlan, ApiError> {
+pub fn plan_list(caller: &Caller, f: &ListFilters, sort: Sort) -> Result<ListPlan, ApiError> {
     let mut plan = ListPlan {
         index: &BY_MONTH,
         partitions: Partitions::Monthly("ALL#".into()),
@@ -489,17 +552,25 @@ pub fn plan_list(caller: &Caller, f: &ListFilters) -> Result<ListPlan, ApiError>
         priority: f.priority,
         assignee: f.assigned_to.as_ref().map(|a| match a {
             Assignee::User(u) => assignee_key(Some(u)),
+            Assignee::Me => assignee_key(Some(&caller.sub)),
             Assignee::Unassigned => assignee_key(None),
         }),
+        client: None,
     };
     if !caller.is_agent() {
-        if f.client.is_some() || f.assigned_to.is_some() {
+        if f.client.is_some() || f.assigned_to.is_some() || sort != Sort::Newest {
             return Err(ApiError::Forbidden(
-                "only agents may filter by client or assignedTo".into(),
+                "only agents may filter by client or assignedTo, or sort by firstResponseDue"
+                    .into(),
             ));
         }
         plan.index = &BY_CLIENT;
         plan.partitions = Partitions::One(format!("CLIENT#{}", caller.sub));
+    } else if sort == Sort::FirstResponseDue {
+        // The due-soon queue: one sparse partition, every other filter within it.
+        plan.index = &BY_FIRST_RESPONSE_DUE;
+        plan.partitions = Partitions::One(AWAITING.into());
+        plan.client = f.client.as_ref().map(|c| format!("CLIENT#{c}"));
     } else if let Some(client) = &f.client {
         plan.index = &BY_CLIENT;
         plan.partitions = Partitions::One(format!("CLIENT#{client}"));
@@ -541,6 +612,9 @@ impl ListPlan {
         }
         if let Some(v) = &self.assignee {
             add(BY_ASSIGNEE.partition_key, v.clone());
+        }
+        if let Some(v) = &self.client {
+            add(BY_CLIENT.partition_key, v.clone());
         }
         (!parts.is_empty()).then(|| (parts.join(" AND "), names, values))
     }
@@ -598,16 +672,19 @@ pub struct Store {
     client: Client,
     table: String,
     shards: u32,
+    /// Service levels decide the due-soon index keys.
+    policy: SlaPolicy,
     /// The month of the first ticket ever: fixed once there is one, so cached per container.
     first_month: Arc<OnceLock<String>>,
 }
 
 impl Store {
-    pub fn new(client: Client, table: impl Into<String>, shards: u32) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, shards: u32, policy: SlaPolicy) -> Self {
         Store {
             client,
             table: table.into(),
             shards: shards.max(1),
+            policy,
             first_month: Arc::new(OnceLock::new()),
         }
     }
@@ -670,7 +747,7 @@ impl Store {
     ) -> Result<(), WriteError> {
         let deltas = vec![(ticket.status, 1)];
         let mut items = vec![
-            put_new(&self.table, ticket_item(ticket)?)?,
+            put_new(&self.table, ticket_item(ticket, &self.policy)?)?,
             put_new(&self.table, thread_item(&ticket.id, first)?)?,
             counter_update(
                 &self.table,
@@ -812,7 +889,7 @@ impl Store {
         attachments: &[Attachment],
         status_from: Option<Status>,
     ) -> Result<(), WriteError> {
-        let mut items = vec![write.build(&self.table)?];
+        let mut items = vec![write.build(&self.table, &self.policy)?];
         for t in new_threads {
             items.push(put_new(&self.table, thread_item(&write.after.id, t)?)?);
         }
@@ -859,14 +936,14 @@ impl Store {
                 key.insert(PK.into(), s(ticket_pk(&pos.id)));
                 key.insert(SK.into(), s(TICKET_SK));
                 key.insert(plan.index.partition_key.into(), s(pos.partition.clone()));
-                key.insert(CREATED_KEY.into(), s(pos.created_key));
+                key.insert(plan.index.sort_key.into(), s(pos.created_key));
                 (pos.partition, Some(key))
             }
             Some(_) => return Err(ApiError::InvalidCursor),
             None => (plan.first_partition(), None),
         };
         let filter = plan.filter();
-        let mut found: Vec<(String, Ticket)> = Vec::new();
+        let mut found: Vec<(String, String, Ticket)> = Vec::new();
         while found.len() <= limit {
             let wanted = limit + 1 - found.len();
             // With a filter, read wider pages: the filter drops items after they are read.
@@ -883,7 +960,7 @@ impl Store {
                 .key_condition_expression("#ipk = :ipk")
                 .expression_attribute_names("#ipk", plan.index.partition_key)
                 .expression_attribute_values(":ipk", s(partition.clone()))
-                .scan_index_forward(false)
+                .scan_index_forward(plan.index.ascending)
                 .limit(page as i32)
                 .set_exclusive_start_key(start.take());
             if let Some((expr, names, values)) = &filter {
@@ -897,9 +974,13 @@ impl Store {
             }
             let out = q.send().await.map_err(|e| sdk_error("list", e))?;
             for item in out.items.unwrap_or_default() {
-                let t: Ticket =
-                    serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode", e))?;
-                found.push((partition.clone(), t));
+                // The position is the stored sort key, exactly as the index has it.
+                let sort_value = item
+                    .get(plan.index.sort_key)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                found.push((partition.clone(), sort_value, decode::<Ticket>(item)?));
             }
             if out.last_evaluated_key.is_some() {
                 start = out.last_evaluated_key;
@@ -912,14 +993,14 @@ impl Store {
         let more = found.len() > limit;
         found.truncate(limit);
         let next = match found.last() {
-            Some((partition, t)) if more => Some(Position {
+            Some((partition, sort_value, t)) if more => Some(Position {
                 partition: partition.clone(),
                 id: t.id.clone(),
-                created_key: format!("{}#{}", t.created_at, t.id),
+                created_key: sort_value.clone(),
             }),
             _ => None,
         };
-        Ok((found.into_iter().map(|(_, t)| t).collect(), next))
+        Ok((found.into_iter().map(|(_, _, t)| t).collect(), next))
     }
 
     /// Tickets per status: the customer's own counter, or the sum of the global shards.
@@ -1029,7 +1110,7 @@ mod tests {
             status: Some(Status::Open),
             ..Default::default()
         };
-        let plan = plan_list(&alice, &f).unwrap();
+        let plan = plan_list(&alice, &f, Sort::Newest).unwrap();
         assert_eq!(plan.index, &BY_CLIENT);
         assert_eq!(plan.partitions, Partitions::One("CLIENT#alice".into()));
         assert_eq!(plan.status, Some(Status::Open));
@@ -1037,19 +1118,22 @@ mod tests {
             client: Some("bob".into()),
             ..Default::default()
         };
-        assert!(matches!(plan_list(&alice, &f), Err(ApiError::Forbidden(_))));
+        assert!(matches!(
+            plan_list(&alice, &f, Sort::Newest),
+            Err(ApiError::Forbidden(_))
+        ));
     }
 
     #[test]
     fn agents_read_the_most_specific_index() {
-        let plan = plan_list(&agent(), &ListFilters::default()).unwrap();
+        let plan = plan_list(&agent(), &ListFilters::default(), Sort::Newest).unwrap();
         assert_eq!(plan.index, &BY_MONTH);
         let f = ListFilters {
             status: Some(Status::Pending),
             priority: Some(Priority::High),
             ..Default::default()
         };
-        let plan = plan_list(&agent(), &f).unwrap();
+        let plan = plan_list(&agent(), &f, Sort::Newest).unwrap();
         assert_eq!(plan.index, &BY_STATUS);
         assert_eq!(
             plan.partitions,
@@ -1061,7 +1145,7 @@ mod tests {
             assigned_to: Some(Assignee::Unassigned),
             ..Default::default()
         };
-        let plan = plan_list(&agent(), &f).unwrap();
+        let plan = plan_list(&agent(), &f, Sort::Newest).unwrap();
         assert_eq!(plan.index, &BY_ASSIGNEE);
         assert_eq!(plan.partitions, Partitions::One("ASSIGNEE#none".into()));
         assert_eq!(plan.status, Some(Status::Pending));
@@ -1070,7 +1154,7 @@ mod tests {
 
     #[test]
     fn a_monthly_walk_stops_at_the_first_month() {
-        let plan = plan_list(&agent(), &ListFilters::default()).unwrap();
+        let plan = plan_list(&agent(), &ListFilters::default(), Sort::Newest).unwrap();
         assert_eq!(
             plan.next_partition("ALL#2026-01", "2025-11").as_deref(),
             Some("ALL#2025-12")
@@ -1080,12 +1164,13 @@ mod tests {
     }
 
     #[test]
-    fn schema_lists_every_index_on_created_key() {
+    fn schema_lists_every_index_with_its_sort_key() {
         let s = schema();
         let indexes = s["globalSecondaryIndexes"].as_array().unwrap();
-        assert_eq!(indexes.len(), 6);
-        assert!(indexes
-            .iter()
-            .all(|i| i["KeySchema"][1]["AttributeName"] == CREATED_KEY));
+        assert_eq!(indexes.len(), 8);
+        for i in indexes {
+            let sort = &i["KeySchema"][1]["AttributeName"];
+            assert!(sort == CREATED_KEY || sort == DUE_KEY, "{i}");
+        }
     }
 }

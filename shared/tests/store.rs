@@ -2,9 +2,10 @@
 //! transactions and pagination through real SDK calls. Each test has a table of its own.
 
 use support_tickets::auth::{Caller, Role};
-use support_tickets::input::{CreateTicket, ListFilters};
+use support_tickets::input::{CreateTicket, ListFilters, Sort};
 use support_tickets::model::{new_id, Category, Priority, Status, Thread, ThreadType, Ticket};
 use support_tickets::service::dynamodb_client;
+use support_tickets::sla::SlaPolicy;
 use support_tickets::store::{
     self, plan_list, Counts, Store, TicketRecord, TicketWrite, WriteError,
 };
@@ -19,7 +20,7 @@ async fn store() -> Store {
     store::create_table(&client, &table)
         .await
         .expect("create table");
-    Store::new(client, table, 4)
+    Store::new(client, table, 4, SlaPolicy::default())
 }
 
 fn agent() -> Caller {
@@ -154,7 +155,17 @@ async fn a_stale_update_writes_nothing() {
 
 /// Walks every page and checks each ticket comes exactly once, newest first.
 async fn walk(store: &Store, caller: &Caller, filters: &ListFilters, limit: usize) -> Vec<Ticket> {
-    let plan = plan_list(caller, filters).unwrap();
+    walk_sorted(store, caller, filters, Sort::Newest, limit).await
+}
+
+async fn walk_sorted(
+    store: &Store,
+    caller: &Caller,
+    filters: &ListFilters,
+    sort: Sort,
+    limit: usize,
+) -> Vec<Ticket> {
+    let plan = plan_list(caller, filters, sort).unwrap();
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -326,4 +337,84 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
         .unwrap());
     let stored = store.attachment(&t.id, &fits.id).await.unwrap().unwrap();
     assert_eq!(stored.status, AttachmentStatus::Uploaded);
+}
+
+#[tokio::test]
+async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
+    let store = store().await;
+    let base = chrono::Utc::now() - chrono::Duration::hours(30);
+    let at = |h: i64| support_tickets::model::timestamp(base + chrono::Duration::hours(h));
+    // (created +h, priority): due = created + 1 h (urgent), 4 h (high), 8 h (medium), 24 h (low)
+    let plan = [
+        (0, Priority::Low),
+        (1, Priority::Urgent),
+        (2, Priority::Medium),
+        (3, Priority::High),
+    ];
+    let mut made = Vec::new();
+    for (h, p) in plan {
+        let (mut t, first) = ticket("alice", &at(h), Status::Open);
+        t.priority = p;
+        store.create(&t, &first, &[]).await.unwrap();
+        made.push(t);
+    }
+    let ids = |ts: Vec<Ticket>| ts.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    // Due: urgent +2 h, high +7 h, medium +10 h, low +24 h.
+    let expected = vec![
+        made[1].id.clone(),
+        made[3].id.clone(),
+        made[2].id.clone(),
+        made[0].id.clone(),
+    ];
+    let queue = walk_sorted(
+        &store,
+        &agent(),
+        &ListFilters::default(),
+        Sort::FirstResponseDue,
+        1,
+    )
+    .await;
+    assert_eq!(ids(queue), expected);
+
+    // The first public agent answer takes a ticket out of the queue.
+    let answered = &made[3];
+    let reply_at = now();
+    let reply = Thread::new("agent-1", "hi".into(), ThreadType::Agent, false, &reply_at);
+    let mut after = answered.clone();
+    after.updated_at = reply_at.clone();
+    let write = TicketWrite {
+        after: &after,
+        fields: &["updatedAt"],
+        threads: (1, 1),
+        first_response: Some(&reply_at),
+        expect_status: Status::Open,
+        expect_version: None,
+        attachment_bytes: 0,
+    };
+    store.update(&write, &[&reply], &[], None).await.unwrap();
+    let queue = walk_sorted(
+        &store,
+        &agent(),
+        &ListFilters::default(),
+        Sort::FirstResponseDue,
+        10,
+    )
+    .await;
+    assert_eq!(
+        ids(queue),
+        vec![
+            expected[0].clone(),
+            expected[2].clone(),
+            expected[3].clone()
+        ]
+    );
+    let read = store.ticket(&answered.id).await.unwrap().unwrap();
+    assert_eq!(read.first_response_at.as_deref(), Some(reply_at.as_str()));
+
+    let urgent = ListFilters {
+        priority: Some(Priority::Urgent),
+        ..Default::default()
+    };
+    let queue = walk_sorted(&store, &agent(), &urgent, Sort::FirstResponseDue, 10).await;
+    assert_eq!(ids(queue), vec![made[1].id.clone()]);
 }
