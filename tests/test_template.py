@@ -125,6 +125,7 @@ S3_ACTIONS = {
     "AddThreadFunction": {"s3:PutObject"},
     "GetTicketFunction": {"s3:GetObject"},
     "UpdateStatusFunction": {"s3:GetObject"},
+    "UpdateTicketFunction": {"s3:GetObject"},
     "ListTicketsFunction": set(),
     "ConfirmAttachmentFunction": {"s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"},
 }

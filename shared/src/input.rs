@@ -434,6 +434,58 @@ impl ChangeStatus {
     }
 }
 
+/// `PATCH /v2/support-tickets/{id}`: each field optional, at least one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UpdateTicket {
+    /// `Some(None)`: unassign.
+    pub assigned_to: Option<Option<String>>,
+    pub priority: Option<Priority>,
+    pub category: Option<Category>,
+    pub tags: Option<Vec<String>>,
+    pub title: Option<String>,
+}
+
+const UPDATE_FIELDS: &[&str] = &["assignedTo", "priority", "category", "tags", "title"];
+
+impl UpdateTicket {
+    pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let given: Vec<String> = body.keys().cloned().collect();
+        let nulls: Vec<String> = body
+            .iter()
+            .filter(|(k, v)| v.is_null() && k.as_str() != "assignedTo")
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut f = Fields::new(body, UPDATE_FIELDS);
+        let present = |name: &str| given.iter().any(|g| g == name);
+        let mut u = UpdateTicket::default();
+        if present("assignedTo") {
+            u.assigned_to = Some(f.optional_user_id("assignedTo"));
+        }
+        if f.has("priority") {
+            u.priority = f.enumeration("priority", Priority::ALL);
+        }
+        if f.has("category") {
+            u.category = f.enumeration("category", Category::ALL);
+        }
+        if f.has("tags") {
+            u.tags = Some(f.tags("tags"));
+        }
+        if f.has("title") {
+            u.title = f.text("title", TITLE_MAX, false);
+        }
+        for name in nulls.iter().filter(|n| UPDATE_FIELDS.contains(&n.as_str())) {
+            f.fail(name, "must not be null: only assignedTo can be cleared");
+        }
+        if !UPDATE_FIELDS.iter().any(|n| present(n)) {
+            f.fail(
+                "body",
+                format!("give at least one of: {}", UPDATE_FIELDS.join(", ")),
+            );
+        }
+        f.finish(Some(u))
+    }
+}
+
 /// Who a list is about, for agents: a named user, the caller (`me`) or nobody (`none`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Assignee {
@@ -759,6 +811,33 @@ mod tests {
         ] {
             let e = with_files(files.clone()).unwrap_err();
             assert_eq!(fields_of(e), [field], "{files}");
+        }
+    }
+
+    #[test]
+    fn updates_take_any_field_and_null_only_for_assignment() {
+        let u = UpdateTicket::parse(obj(json!({"assignedTo": null}))).unwrap();
+        assert_eq!(u.assigned_to, Some(None));
+        assert_eq!(u.priority, None);
+        let u = UpdateTicket::parse(obj(json!({"assignedTo": "agent-7", "priority": "urgent",
+            "tags": ["VIP", "vip"], "title": " New title "})))
+        .unwrap();
+        assert_eq!(u.assigned_to, Some(Some("agent-7".into())));
+        assert_eq!(u.priority, Some(Priority::Urgent));
+        assert_eq!(u.tags, Some(vec!["vip".to_string()]));
+        assert_eq!(u.title.as_deref(), Some("New title"));
+        for (body, field) in [
+            (json!({}), "body"),
+            (json!({"status": "open"}), "status"),
+            (json!({"priority": null}), "priority"),
+            (json!({"title": null}), "title"),
+            (json!({"priority": "p1"}), "priority"),
+            (json!({"assignedTo": "two words"}), "assignedTo"),
+            (json!({"assignedTo": 7}), "assignedTo"),
+            (json!({"title": ""}), "title"),
+        ] {
+            let e = UpdateTicket::parse(obj(body.clone())).unwrap_err();
+            assert!(fields_of(e).contains(&field.to_string()), "{body}");
         }
     }
 

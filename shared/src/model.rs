@@ -54,6 +54,46 @@ wire_enum!(Priority {
     Urgent => "urgent",
 });
 
+impl Priority {
+    /// One level up, if there is one.
+    pub fn raised(self) -> Option<Priority> {
+        match self {
+            Priority::Low => Some(Priority::Medium),
+            Priority::Medium => Some(Priority::High),
+            Priority::High => Some(Priority::Urgent),
+            Priority::Urgent => None,
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Priority::Low => 0,
+            Priority::Medium => 1,
+            Priority::High => 2,
+            Priority::Urgent => 3,
+        }
+    }
+}
+
+/// "Priority raised from medium to urgent" / "Priority lowered from high to low".
+pub fn priority_message(from: Priority, to: Priority) -> String {
+    let way = if to.rank() > from.rank() {
+        "raised"
+    } else {
+        "lowered"
+    };
+    format!("Priority {way} from {from} to {to}")
+}
+
+/// "Assigned to agent-7 by agent-2" / "Unassigned from agent-7 by agent-2".
+pub fn assignment_message(from: Option<&str>, to: Option<&str>, by: &str) -> String {
+    match (from, to) {
+        (_, Some(to)) => format!("Assigned to {to} by {by}"),
+        (Some(from), None) => format!("Unassigned from {from} by {by}"),
+        (None, None) => format!("Unassigned by {by}"),
+    }
+}
+
 wire_enum!(Category {
     Technical => "technical",
     Billing => "billing",
@@ -514,6 +554,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn priority_and_assignment_messages() {
+        assert_eq!(
+            priority_message(Priority::Medium, Priority::Urgent),
+            "Priority raised from medium to urgent"
+        );
+        assert_eq!(
+            priority_message(Priority::High, Priority::Low),
+            "Priority lowered from high to low"
+        );
+        assert_eq!(
+            assignment_message(None, Some("agent-7"), "agent-2"),
+            "Assigned to agent-7 by agent-2"
+        );
+        assert_eq!(
+            assignment_message(Some("agent-7"), None, "agent-2"),
+            "Unassigned from agent-7 by agent-2"
+        );
+        assert_eq!(Priority::High.raised(), Some(Priority::Urgent));
+        assert_eq!(Priority::Urgent.raised(), None);
     }
 
     #[test]

@@ -13,12 +13,13 @@ use crate::cursor::Cursors;
 use crate::error::ApiError;
 use crate::files::Files;
 use crate::input::{
-    AddThread, AttachmentDecl, ChangeStatus, CreateTicket, ListQuery, TICKET_ATTACHMENT_BYTES_MAX,
+    AddThread, AttachmentDecl, ChangeStatus, CreateTicket, ListQuery, UpdateTicket,
+    TICKET_ATTACHMENT_BYTES_MAX,
 };
 use crate::model::{
-    decide_status_change, is_valid_id, reopens_on_customer_reply, status_message, timestamp,
-    Attachment, AttachmentStatus, Status, StatusChange, Thread, ThreadType, Ticket, Upload,
-    STATUS_FIELDS,
+    assignment_message, decide_status_change, is_valid_id, priority_message,
+    reopens_on_customer_reply, status_message, timestamp, Attachment, AttachmentStatus, Status,
+    StatusChange, Thread, ThreadType, Ticket, Upload, STATUS_FIELDS,
 };
 use crate::store::{plan_list, Store, TicketRecord, TicketWrite, WriteError};
 use std::collections::HashMap;
@@ -400,6 +401,112 @@ pub async fn change_status(
         match app.store.update(&write, &[&system], &[], Some(from)).await {
             Ok(()) => {
                 record.threads.push(system);
+                record.ticket = after;
+                let body = render(app, &record, caller, &HashMap::new()).await?;
+                return Ok((record.ticket, body));
+            }
+            Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
+            Err(WriteError::Changed) => continue,
+            Err(WriteError::Contended) => back_off(attempt).await,
+        }
+    }
+    Err(ApiError::Conflict)
+}
+
+/// The ticket fields an update writes.
+const UPDATE_FIELDS: &[&str] = &[
+    "assignedTo",
+    "priority",
+    "category",
+    "tags",
+    "title",
+    "updatedAt",
+];
+
+/// Applies an agent's update to a copy of the ticket: the ticket after it, and the system
+/// threads that record assignment and priority changes. `None` when nothing changes.
+pub fn plan_update(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &UpdateTicket,
+    at: &str,
+) -> Option<(Ticket, Vec<Thread>)> {
+    let mut after = ticket.clone();
+    let mut notes = Vec::new();
+    let system = |message: String| Thread::new(&caller.sub, message, ThreadType::System, false, at);
+    if let Some(to) = &input.assigned_to {
+        if *to != ticket.assigned_to {
+            notes.push(system(assignment_message(
+                ticket.assigned_to.as_deref(),
+                to.as_deref(),
+                &caller.sub,
+            )));
+            after.assigned_to = to.clone();
+        }
+    }
+    if let Some(p) = input.priority.filter(|p| *p != ticket.priority) {
+        notes.push(system(priority_message(ticket.priority, p)));
+        after.priority = p;
+    }
+    if let Some(c) = input.category {
+        after.category = c;
+    }
+    if let Some(tags) = &input.tags {
+        after.tags = tags.clone();
+    }
+    if let Some(title) = &input.title {
+        after.title = title.clone();
+    }
+    if after == *ticket {
+        return None;
+    }
+    after.updated_at = at.to_owned();
+    after.version += 1;
+    after.thread_count += notes.len() as u32;
+    after.public_thread_count += notes.len() as u32;
+    Some((after, notes))
+}
+
+/// Updates assignment, priority, category, tags or title (agents only). Like a status change,
+/// the write holds only on the version it was decided on.
+pub async fn update_ticket(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    input: UpdateTicket,
+    if_match: Option<u64>,
+) -> Result<(Ticket, Value), ApiError> {
+    if !caller.is_agent() {
+        return Err(ApiError::Forbidden("only agents may update tickets".into()));
+    }
+    for attempt in 0..WRITE_ATTEMPTS {
+        let mut record = visible_record(app, caller, id).await?;
+        let ticket = record.ticket.clone();
+        if attempt == 0 && if_match.is_some_and(|v| v != ticket.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        if ticket.status == Status::Closed {
+            return Err(ApiError::TicketClosed);
+        }
+        let at = now();
+        let Some((after, notes)) = plan_update(&ticket, caller, &input, &at) else {
+            let body = render(app, &record, caller, &HashMap::new()).await?;
+            return Ok((ticket, body));
+        };
+        let write = TicketWrite {
+            after: &after,
+            fields: UPDATE_FIELDS,
+            threads: (notes.len() as i64, notes.len() as i64),
+            first_response: None,
+            expect_status: ticket.status,
+            expect_version: Some(ticket.version),
+            attachment_bytes: 0,
+        };
+        let threads: Vec<&Thread> = notes.iter().collect();
+        match app.store.update(&write, &threads, &[], None).await {
+            Ok(()) => {
+                record.threads.extend(notes);
                 record.ticket = after;
                 let body = render(app, &record, caller, &HashMap::new()).await?;
                 return Ok((record.ticket, body));
