@@ -105,9 +105,18 @@ def test_one_sample_event_per_route_and_trigger(template):
         for res in functions(template).values()
         if any(e["Type"] == "S3" for e in res["Properties"]["Events"].values())
     }
-    http_events, s3_events = {}, set()
+    scheduled = {
+        res["Metadata"]["BuildProperties"]["Binary"]
+        for res in functions(template).values()
+        if any(e["Type"] == "Schedule" for e in res["Properties"]["Events"].values())
+    }
+    http_events, s3_events, schedule_events = {}, set(), set()
     for path in sorted((ROOT / "events").glob("*.json")):
         event = json.loads(path.read_text())
+        if event.get("source") == "aws.events":
+            assert event["detail-type"] == "Scheduled Event"
+            schedule_events.add(path.stem)
+            continue
         if "Records" in event:
             assert all(r["eventSource"] == "aws:s3" for r in event["Records"])
             s3_events.add(path.stem)
@@ -118,6 +127,7 @@ def test_one_sample_event_per_route_and_trigger(template):
         http_events[(method, route, path.stem)] = event
     assert set(http_events) == routes
     assert s3_events == triggered == {"confirm-attachment"}
+    assert schedule_events == scheduled == {"escalate-tickets"}
 
 
 S3_ACTIONS = {
@@ -128,6 +138,7 @@ S3_ACTIONS = {
     "UpdateTicketFunction": {"s3:GetObject"},
     "ListTicketsFunction": set(),
     "ConfirmAttachmentFunction": {"s3:GetObject", "s3:DeleteObject", "s3:PutObjectTagging"},
+    "EscalateTicketsFunction": set(),
 }
 
 
@@ -195,3 +206,26 @@ def test_cargo_lambda_invoke_accepts_every_event(template):
     # The sample names no attachment of this table: nothing to confirm.
     [result] = json.loads(out.stdout)["results"]
     assert result["status"] is None
+    out = subprocess.run(
+        ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port",
+         str(port), "--data-file", "events/escalate-tickets.json", "escalate-tickets"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    # As of the sample's time (before any ticket of this run existed) nothing is overdue.
+    assert json.loads(out.stdout) == {"breached": 0, "escalated": []}
+
+
+def test_sla_targets_are_parameters_passed_to_every_function(template):
+    params = template["Parameters"]
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name, default in [("Urgent", "60/240"), ("High", "240/1440"), ("Medium", "480/4320"),
+                          ("Low", "1440/10080")]:
+        assert params[f"Sla{name}"]["Default"] == default
+        assert env[f"SLA_{name.upper()}"] == {"!Ref": f"Sla{name}"}
+    schedule = template["Resources"]["EscalateTicketsFunction"]["Properties"]["Events"]
+    assert schedule["Every5Minutes"]["Properties"]["Schedule"] == "rate(5 minutes)"
+    [query] = [st for p in template["Resources"]["EscalateTicketsFunction"]["Properties"]["Policies"]
+               for st in p["Statement"] if "dynamodb:Query" in st["Action"]]
+    assert query["Resource"] == [{"!Sub": "${TicketsTable.Arn}/index/byEscalation"}], \
+        "escalation reads only its sparse index"

@@ -7,8 +7,10 @@ cd "$ROOT"
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 
-LOGS="$ROOT/target/test-logs"
+# Logs of each run are kept (the last five) to look into a failure after the fact.
+LOGS="$ROOT/target/test-logs/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$LOGS"
+ls -1d "$ROOT"/target/test-logs/*/ 2>/dev/null | head -n -5 | xargs -r rm -rf
 
 ensure_venv
 ensure_s3s_fs

@@ -22,6 +22,7 @@ use crate::model::{
     StatusChange, Thread, ThreadType, Ticket, Upload, STATUS_FIELDS,
 };
 use crate::store::{plan_list, Store, TicketRecord, TicketWrite, WriteError};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// How often a write that lost a race with another request is tried again from a fresh read.
@@ -518,6 +519,75 @@ pub async fn update_ticket(
         }
     }
     Err(ApiError::Conflict)
+}
+
+/// What one run of the automatic escalation did.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalation {
+    /// Breached tickets found in the escalation index.
+    pub breached: usize,
+    /// Ids of the tickets whose priority was raised.
+    pub escalated: Vec<String>,
+}
+
+/// Raises by one level the priority of every ticket whose first response was due before
+/// `now` and has not come, once per ticket (it then leaves the escalation index), with a
+/// system thread. Reads only the breached part of the sparse escalation index.
+pub async fn escalate_breached(app: &App, now: DateTime<Utc>) -> Result<Escalation, ApiError> {
+    let at = timestamp(now);
+    let candidates = app.store.escalation_candidates(&at).await?;
+    let mut report = Escalation {
+        breached: candidates.len(),
+        ..Escalation::default()
+    };
+    for seen in candidates {
+        // Re-read: the index is eventually consistent, and the ticket may have moved.
+        let Some(ticket) = app.store.ticket(&seen.id).await? else {
+            continue;
+        };
+        let breached = crate::sla::clocks(&ticket, &app.config.sla, now)
+            .is_some_and(|c| c.first_response_breached);
+        let Some(raised) = ticket.priority.raised() else {
+            continue;
+        };
+        if !breached || ticket.first_response_at.is_some() || ticket.escalated_at.is_some() {
+            continue;
+        }
+        let mut after = ticket.clone();
+        after.priority = raised;
+        after.escalated_at = Some(at.clone());
+        after.updated_at = at.clone();
+        after.version += 1;
+        after.thread_count += 1;
+        after.public_thread_count += 1;
+        let note = Thread::new(
+            "system",
+            format!(
+                "{} (first response overdue)",
+                priority_message(ticket.priority, raised)
+            ),
+            ThreadType::System,
+            false,
+            &at,
+        );
+        let write = TicketWrite {
+            after: &after,
+            fields: &["priority", "escalatedAt", "updatedAt"],
+            threads: (1, 1),
+            first_response: None,
+            expect_status: ticket.status,
+            expect_version: Some(ticket.version),
+            attachment_bytes: 0,
+        };
+        match app.store.update(&write, &[&note], &[], None).await {
+            Ok(()) => report.escalated.push(ticket.id.clone()),
+            // Changed meanwhile (answered, reprioritised): the next run decides again.
+            Err(WriteError::Changed | WriteError::Contended) => {}
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Ok(report)
 }
 
 /// Checks an object that arrived in the bucket against its declaration: `uploaded` when it has

@@ -83,7 +83,8 @@ pub const BY_FIRST_RESPONSE_DUE: Index = Index {
     sort_key: DUE_KEY,
     ascending: true,
 };
-/// The same tickets until the automatic escalation has raised their priority once.
+/// The same tickets, below urgent, until the automatic escalation has raised their priority
+/// once.
 pub const BY_ESCALATION: Index = Index {
     name: "byEscalation",
     partition_key: "escalationKey",
@@ -253,7 +254,8 @@ fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, Option<Strin
         ),
         (
             BY_ESCALATION.partition_key,
-            (awaiting && t.escalated_at.is_none()).then(|| ESCALATE.to_owned()),
+            (awaiting && t.escalated_at.is_none() && t.priority.raised().is_some())
+                .then(|| ESCALATE.to_owned()),
         ),
         (DUE_KEY, due.filter(|_| awaiting)),
     ]
@@ -273,7 +275,11 @@ fn derived_keys(field: &str) -> &'static [&'static str] {
             BY_ESCALATION.partition_key,
             DUE_KEY,
         ],
-        "priority" => &[BY_PRIORITY.partition_key, DUE_KEY],
+        "priority" => &[
+            BY_PRIORITY.partition_key,
+            BY_ESCALATION.partition_key,
+            DUE_KEY,
+        ],
         "category" => &[BY_CATEGORY.partition_key],
         "assignedTo" => &[BY_ASSIGNEE.partition_key],
         "firstResponseAt" | "escalatedAt" => AWAITING_KEYS,
@@ -1001,6 +1007,37 @@ impl Store {
             _ => None,
         };
         Ok((found.into_iter().map(|(_, _, t)| t).collect(), next))
+    }
+
+    /// Tickets still awaiting a first response that was due before `before` and that the
+    /// escalation has not raised yet: the breached part of the sparse escalation index only.
+    #[tracing::instrument(skip_all)]
+    pub async fn escalation_candidates(&self, before: &str) -> Result<Vec<Ticket>, ApiError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_ESCALATION.name)
+                .key_condition_expression("#pk = :pk AND #due < :before")
+                .expression_attribute_names("#pk", BY_ESCALATION.partition_key)
+                .expression_attribute_names("#due", BY_ESCALATION.sort_key)
+                .expression_attribute_values(":pk", s(ESCALATE))
+                .expression_attribute_values(":before", s(before))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("escalation candidates", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(decode(item)?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
     }
 
     /// Tickets per status: the customer's own counter, or the sum of the global shards.
