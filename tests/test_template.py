@@ -59,6 +59,8 @@ def test_table_matches_the_keys_declared_in_rust(template):
     assert table["KeySchema"] == schema["keySchema"]
     assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == \
         sorted(schema["attributeDefinitions"], key=lambda a: a["AttributeName"])
+    assert table["TimeToLiveSpecification"] == {"AttributeName": schema["timeToLiveAttribute"],
+                                                "Enabled": True}
     by_name = lambda xs: sorted(xs, key=lambda i: i["IndexName"])
     assert by_name(table["GlobalSecondaryIndexes"]) == by_name(schema["globalSecondaryIndexes"])
 

@@ -50,6 +50,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
     #[error("too many requests; retry later")]
     Throttled,
     /// The detail is logged, never sent.
@@ -81,6 +83,7 @@ impl ApiError {
             PreconditionFailed => 412,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
+            IdempotencyKeyReused => 422,
             Throttled => 429,
             Internal(_) => 500,
         }
@@ -102,6 +105,7 @@ impl ApiError {
             PreconditionFailed => "PRECONDITION_FAILED",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Throttled => "THROTTLED",
             Internal(_) => "INTERNAL_ERROR",
         }

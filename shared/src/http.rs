@@ -7,8 +7,11 @@ use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::time::Instant;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::idempotency::{self, Idempotency};
 use crate::model::is_valid_id;
+use crate::service::Created;
 
 pub const BODY_MAX: usize = 256 * 1024;
 
@@ -75,6 +78,25 @@ pub fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
         .map_err(|_| ApiError::PreconditionFailed)
 }
 
+/// The request's `Idempotency-Key`, bound to the caller, the operation and the body.
+pub fn idempotency(
+    req: &Request,
+    caller: &Caller,
+    operation: &str,
+    body: &Map<String, Value>,
+) -> Result<Option<Idempotency>, ApiError> {
+    let Some(raw) = req.headers().get(idempotency::HEADER) else {
+        return Ok(None);
+    };
+    let key = raw.to_str().map_err(|_| {
+        ApiError::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )
+    })?;
+    Idempotency::new(caller, operation, key, body).map(Some)
+}
+
 /// The query string as pairs, every value of a repeated name included.
 pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
     req.query_string_parameters_ref()
@@ -125,6 +147,21 @@ impl Reply {
 
     pub fn etag(self, version: u64) -> Self {
         self.header(header::ETAG, format!("\"{version}\""))
+    }
+
+    /// 201 with `Location`, the `ETag` if any, and `Idempotent-Replayed: true` on a replay.
+    pub fn from_created(created: Created) -> Self {
+        let mut reply = Reply::created(created.body, created.location);
+        if let Some(v) = created.etag {
+            reply = reply.etag(v);
+        }
+        if created.replayed {
+            reply = reply.header(
+                header::HeaderName::from_static("idempotent-replayed"),
+                "true".into(),
+            );
+        }
+        reply
     }
 
     fn into_response(self) -> Response<Body> {

@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod error;
 pub mod files;
 pub mod http;
+pub mod idempotency;
 pub mod input;
 pub mod model;
 pub mod service;

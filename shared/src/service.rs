@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::cursor::Cursors;
 use crate::error::ApiError;
 use crate::files::Files;
+use crate::idempotency::{Idempotency, Recorded};
 use crate::input::{
     AddThread, AttachmentDecl, ChangeStatus, CreateTicket, ListQuery, UpdateTicket,
     TICKET_ATTACHMENT_BYTES_MAX,
@@ -170,15 +171,55 @@ pub async fn render(
         .detail_for(&threads, caller, &app.config.sla, chrono::Utc::now()))
 }
 
+/// The answer to a request that creates something: what it made, where, and whether it is
+/// the replay of an earlier try with the same `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Created {
+    pub body: Value,
+    pub location: String,
+    pub etag: Option<u64>,
+    pub replayed: bool,
+}
+
+impl Created {
+    fn replay(idem: &Idempotency, recorded: &Recorded) -> Result<Self, ApiError> {
+        Ok(Created {
+            body: idem.replay(recorded)?,
+            location: recorded.location.clone().unwrap_or_default(),
+            etag: recorded.etag,
+            replayed: true,
+        })
+    }
+}
+
+/// The earlier answer to this request, if it was made before with the same key.
+async fn earlier(app: &App, idem: Option<&Idempotency>) -> Result<Option<Created>, ApiError> {
+    let Some(idem) = idem else {
+        return Ok(None);
+    };
+    match app
+        .store
+        .idempotency_record(idem, Utc::now().timestamp())
+        .await?
+    {
+        Some(recorded) => Created::replay(idem, &recorded).map(Some),
+        None => Ok(None),
+    }
+}
+
 pub async fn create_ticket(
     app: &App,
     caller: &Caller,
     mut input: CreateTicket,
-) -> Result<(Ticket, Value), ApiError> {
+    idem: Option<Idempotency>,
+) -> Result<Created, ApiError> {
     if input.client.is_some() && !caller.is_agent() {
         return Err(ApiError::Forbidden(
             "only agents may open a ticket for another client".into(),
         ));
+    }
+    if let Some(replay) = earlier(app, idem.as_ref()).await? {
+        return Ok(replay);
     }
     let bytes = check_ticket_bytes(0, &input.attachments)?;
     let at = now();
@@ -197,19 +238,56 @@ pub async fn create_ticket(
         .map(|d| Attachment::new(&ticket.id, &first, d))
         .collect();
     let uploads = uploads(app, &attachments).await?;
-    match app.store.create(&ticket, &first, &attachments).await {
-        Ok(()) => {}
-        Err(WriteError::Failed(e)) => return Err(e),
-        // A fresh UUIDv7 cannot collide; a cancelled create is DynamoDB contention.
-        Err(WriteError::Changed | WriteError::Contended) => return Err(ApiError::Throttled),
-    }
     let record = TicketRecord {
         ticket,
         threads: vec![first],
         attachments,
     };
-    let body = render(app, &record, caller, &uploads).await?;
-    Ok((record.ticket, body))
+    // The answer is known before the write, so its replay can be written with it.
+    let created = Created {
+        body: render(app, &record, caller, &uploads).await?,
+        location: format!("/v2/support-tickets/{}", record.ticket.id),
+        etag: Some(record.ticket.version),
+        replayed: false,
+    };
+    let recorded = idem.as_ref().map(|i| {
+        i.record(
+            201,
+            &created.body,
+            Some(created.location.clone()),
+            created.etag,
+            Utc::now().timestamp(),
+        )
+    });
+    let pair = idem.as_ref().zip(recorded.as_ref());
+    match app
+        .store
+        .create(
+            &record.ticket,
+            &record.threads[0],
+            &record.attachments,
+            pair,
+        )
+        .await
+    {
+        Ok(()) => Ok(created),
+        Err(WriteError::Failed(e)) => Err(e),
+        Err(WriteError::Duplicate) => replay_after_race(app, idem.as_ref()).await,
+        // A fresh UUIDv7 cannot collide; a cancelled create is DynamoDB contention.
+        Err(WriteError::Changed | WriteError::Contended) => Err(ApiError::Throttled),
+    }
+}
+
+/// Writes without an idempotency record cannot fail on one.
+fn no_idempotency_here() -> ApiError {
+    ApiError::Internal("idempotency conflict on a write without a key".into())
+}
+
+/// Another try of the same request wrote first: answer what it answered.
+async fn replay_after_race(app: &App, idem: Option<&Idempotency>) -> Result<Created, ApiError> {
+    earlier(app, idem)
+        .await?
+        .ok_or_else(|| ApiError::Internal("idempotency record vanished".into()))
 }
 
 async fn visible_record(app: &App, caller: &Caller, id: &str) -> Result<TicketRecord, ApiError> {
@@ -296,7 +374,8 @@ pub async fn add_thread(
     caller: &Caller,
     id: &str,
     input: AddThread,
-) -> Result<Value, ApiError> {
+    idem: Option<Idempotency>,
+) -> Result<Created, ApiError> {
     if input.internal && !caller.is_agent() {
         return Err(ApiError::Forbidden(
             "only agents may write internal notes".into(),
@@ -309,9 +388,32 @@ pub async fn add_thread(
             .await?
             .filter(|t| t.visible_to(caller))
             .ok_or(ApiError::NotFound)?;
+        if let Some(replay) = earlier(app, idem.as_ref()).await? {
+            return Ok(replay);
+        }
         let at = now();
         let mut plan = plan_thread(&ticket, caller, &input, &at)?;
         let uploads = uploads(app, &plan.attachments).await?;
+        for a in &plan.attachments {
+            plan.thread
+                .attachments
+                .push(a.to_json(None, uploads.get(&a.id)));
+        }
+        let created = Created {
+            body: plan.thread.to_json(),
+            location: format!("/v2/support-tickets/{id}"),
+            etag: None,
+            replayed: false,
+        };
+        let recorded = idem.as_ref().map(|i| {
+            i.record(
+                201,
+                &created.body,
+                Some(created.location.clone()),
+                None,
+                Utc::now().timestamp(),
+            )
+        });
         let public = i64::from(!plan.thread.internal) + i64::from(plan.reopen.is_some());
         let all = 1 + i64::from(plan.reopen.is_some());
         let fields: &[&str] = if plan.reopen.is_some() {
@@ -330,20 +432,21 @@ pub async fn add_thread(
         };
         let mut threads = vec![&plan.thread];
         threads.extend(plan.reopen.as_ref());
+        let pair = idem.as_ref().zip(recorded.as_ref());
         let written = app
             .store
-            .update(&write, &threads, &plan.attachments, Some(ticket.status))
+            .update(
+                &write,
+                &threads,
+                &plan.attachments,
+                Some(ticket.status),
+                pair,
+            )
             .await;
         match written {
-            Ok(()) => {
-                for a in &plan.attachments {
-                    plan.thread
-                        .attachments
-                        .push(a.to_json(None, uploads.get(&a.id)));
-                }
-                return Ok(plan.thread.to_json());
-            }
+            Ok(()) => return Ok(created),
             Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Duplicate) => return replay_after_race(app, idem.as_ref()).await,
             // The status or the attachment total moved: decide again from a fresh read.
             Err(WriteError::Changed) => continue,
             Err(WriteError::Contended) => back_off(attempt).await,
@@ -399,7 +502,11 @@ pub async fn change_status(
             expect_version: Some(ticket.version),
             attachment_bytes: 0,
         };
-        match app.store.update(&write, &[&system], &[], Some(from)).await {
+        match app
+            .store
+            .update(&write, &[&system], &[], Some(from), None)
+            .await
+        {
             Ok(()) => {
                 record.threads.push(system);
                 record.ticket = after;
@@ -410,6 +517,7 @@ pub async fn change_status(
             Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
             Err(WriteError::Changed) => continue,
             Err(WriteError::Contended) => back_off(attempt).await,
+            Err(WriteError::Duplicate) => return Err(no_idempotency_here()),
         }
     }
     Err(ApiError::Conflict)
@@ -505,7 +613,7 @@ pub async fn update_ticket(
             attachment_bytes: 0,
         };
         let threads: Vec<&Thread> = notes.iter().collect();
-        match app.store.update(&write, &threads, &[], None).await {
+        match app.store.update(&write, &threads, &[], None, None).await {
             Ok(()) => {
                 record.threads.extend(notes);
                 record.ticket = after;
@@ -516,6 +624,7 @@ pub async fn update_ticket(
             Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
             Err(WriteError::Changed) => continue,
             Err(WriteError::Contended) => back_off(attempt).await,
+            Err(WriteError::Duplicate) => return Err(no_idempotency_here()),
         }
     }
     Err(ApiError::Conflict)
@@ -580,10 +689,11 @@ pub async fn escalate_breached(app: &App, now: DateTime<Utc>) -> Result<Escalati
             expect_version: Some(ticket.version),
             attachment_bytes: 0,
         };
-        match app.store.update(&write, &[&note], &[], None).await {
+        match app.store.update(&write, &[&note], &[], None, None).await {
             Ok(()) => report.escalated.push(ticket.id.clone()),
             // Changed meanwhile (answered, reprioritised): the next run decides again.
             Err(WriteError::Changed | WriteError::Contended) => {}
+            Err(WriteError::Duplicate) => return Err(no_idempotency_here()),
             Err(WriteError::Failed(e)) => return Err(e),
         }
     }

@@ -7,7 +7,9 @@
 //! - thread: `TICKET#<id>` / `THREAD#<timestamp>#<threadId>` (oldest first in one Query);
 //! - attachment: `TICKET#<id>` / `ATTACH#<attachmentId>` (read in the same Query);
 //! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`;
-//! - global counters, sharded: `COUNTS#ALL#<n>` / `COUNTS` (also remember the first month).
+//! - global counters, sharded: `COUNTS#ALL#<n>` / `COUNTS` (also remember the first month);
+//! - idempotency records: `IDEMPOTENCY#<digest of caller, operation, key>` / `IDEMPOTENCY`,
+//!   expired by DynamoDB's TTL on `expiresAt`.
 //!
 //! List indexes, all sorted by `createdKey` = `<createdAt>#<id>`, read newest first:
 //! `byClient` (`CLIENT#<sub>`) and `byAssignee` (`ASSIGNEE#<sub|none>`) are bounded by one
@@ -30,6 +32,7 @@ use std::sync::{Arc, OnceLock};
 use crate::auth::Caller;
 use crate::cursor::Position;
 use crate::error::ApiError;
+use crate::idempotency::{Idempotency, Recorded, EXPIRES_ATTRIBUTE};
 use crate::input::TICKET_ATTACHMENT_BYTES_MAX;
 use crate::input::{Assignee, ListFilters, Sort};
 use crate::model::{
@@ -47,6 +50,11 @@ const THREAD_PREFIX: &str = "THREAD#";
 const ATTACHMENT_PREFIX: &str = "ATTACH#";
 const COUNTS_SK: &str = "COUNTS";
 const FIRST_MONTH: &str = "firstMonth";
+const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+
+fn idempotency_pk(key_hash: &str) -> String {
+    format!("IDEMPOTENCY#{key_hash}")
+}
 
 pub const DUE_KEY: &str = "firstResponseDueKey";
 
@@ -110,6 +118,7 @@ pub fn schema() -> serde_json::Value {
         "keySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
         "attributeDefinitions": attribute_names().iter()
             .map(|n| json!({"AttributeName": n, "AttributeType": "S"})).collect::<Vec<_>>(),
+        "timeToLiveAttribute": EXPIRES_ATTRIBUTE,
         "globalSecondaryIndexes": INDEXES.iter().map(|i| json!({
             "IndexName": i.name,
             "KeySchema": [{"AttributeName": i.partition_key, "KeyType": "HASH"},
@@ -167,6 +176,18 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), ApiError> 
     req.send()
         .await
         .map_err(|e| ApiError::internal("create table", e.into_service_error()))?;
+    let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+        .attribute_name(EXPIRES_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .map_err(|e| ApiError::internal("ttl", e))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(|e| ApiError::internal("table ttl", e.into_service_error()))?;
     Ok(())
 }
 
@@ -391,6 +412,8 @@ pub enum WriteError {
     Changed,
     /// DynamoDB cancelled the transaction because another one touched the same items.
     Contended,
+    /// The request's idempotency record exists already: an earlier try of it got there first.
+    Duplicate,
     Failed(ApiError),
 }
 
@@ -711,7 +734,58 @@ impl Store {
         self.global_counter(rand::random::<u32>() % self.shards)
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), WriteError> {
+    /// The conditional put of an idempotency record (see [`crate::idempotency`]): it holds only
+    /// where there is no live record for the key.
+    fn idempotency_put(
+        &self,
+        idem: &Idempotency,
+        recorded: &Recorded,
+        now: i64,
+    ) -> Result<TransactWriteItem, ApiError> {
+        let mut item = to_item(recorded)?;
+        item.insert(PK.into(), s(idempotency_pk(&idem.key_hash)));
+        item.insert(SK.into(), s(IDEMPOTENCY_SK));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk) OR #exp < :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#exp", EXPIRES_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(|e| ApiError::internal("put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The live record of an idempotency key, if any (an expired one TTL has not removed yet
+    /// counts as none).
+    #[tracing::instrument(skip_all)]
+    pub async fn idempotency_record(
+        &self,
+        idem: &Idempotency,
+        now: i64,
+    ) -> Result<Option<Recorded>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(idempotency_pk(&idem.key_hash)))
+            .key(SK, s(IDEMPOTENCY_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("idempotency record", e))?;
+        let recorded: Option<Recorded> = out.item.map(decode).transpose()?;
+        Ok(recorded.filter(|r| r.expires_at >= now))
+    }
+
+    /// Runs the items as one transaction; `idempotency` is the index of the idempotency put
+    /// among them, whose failed condition means the request was done before.
+    async fn transact_with(
+        &self,
+        items: Vec<TransactWriteItem>,
+        idempotency: Option<usize>,
+    ) -> Result<(), WriteError> {
         let result = self
             .client
             .transact_write_items()
@@ -725,11 +799,13 @@ impl Store {
         if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
             err.as_service_error()
         {
-            let codes: Vec<&str> = cancel
-                .cancellation_reasons()
-                .iter()
-                .filter_map(|r| r.code())
-                .collect();
+            let reasons = cancel.cancellation_reasons();
+            let failed_at =
+                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            if idempotency.is_some_and(failed_at) {
+                return Err(WriteError::Duplicate);
+            }
+            let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
             if codes.contains(&"ConditionalCheckFailed") {
                 return Err(WriteError::Changed);
             }
@@ -750,6 +826,7 @@ impl Store {
         ticket: &Ticket,
         first: &Thread,
         attachments: &[Attachment],
+        idempotency: Option<(&Idempotency, &Recorded)>,
     ) -> Result<(), WriteError> {
         let deltas = vec![(ticket.status, 1)];
         let mut items = vec![
@@ -771,7 +848,23 @@ impl Store {
         for a in attachments {
             items.push(put_new(&self.table, attachment_item(a)?)?);
         }
-        self.transact(items).await
+        self.transact_idempotent(items, idempotency).await
+    }
+
+    async fn transact_idempotent(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+        idempotency: Option<(&Idempotency, &Recorded)>,
+    ) -> Result<(), WriteError> {
+        let index = match idempotency {
+            Some((idem, recorded)) => {
+                let now = chrono::Utc::now().timestamp();
+                items.push(self.idempotency_put(idem, recorded, now)?);
+                Some(items.len() - 1)
+            }
+            None => None,
+        };
+        self.transact_with(items, index).await
     }
 
     /// The ticket item alone (strongly consistent).
@@ -894,6 +987,7 @@ impl Store {
         new_threads: &[&Thread],
         attachments: &[Attachment],
         status_from: Option<Status>,
+        idempotency: Option<(&Idempotency, &Recorded)>,
     ) -> Result<(), WriteError> {
         let mut items = vec![write.build(&self.table, &self.policy)?];
         for t in new_threads {
@@ -917,7 +1011,7 @@ impl Store {
                 None,
             )?);
         }
-        self.transact(items).await
+        self.transact_idempotent(items, idempotency).await
     }
 
     /// Up to `limit` tickets after `after`, newest first, and where the next page starts

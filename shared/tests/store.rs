@@ -68,7 +68,7 @@ fn now() -> String {
 async fn create_writes_ticket_thread_and_counters_together() {
     let store = store().await;
     let (t, first) = ticket("alice", &now(), Status::Open);
-    store.create(&t, &first, &[]).await.unwrap();
+    store.create(&t, &first, &[], None).await.unwrap();
 
     let record = store.ticket_record(&t.id).await.unwrap().unwrap();
     assert_eq!(record.ticket, t);
@@ -85,7 +85,7 @@ async fn create_writes_ticket_thread_and_counters_together() {
     );
 
     // The same ticket again: the condition fails and nothing of the second write lands.
-    let again = store.create(&t, &first, &[]).await;
+    let again = store.create(&t, &first, &[], None).await;
     assert!(matches!(again, Err(WriteError::Changed)), "{again:?}");
     assert_eq!(store.counts(&agent()).await.unwrap(), open);
     assert_eq!(
@@ -105,7 +105,7 @@ async fn create_writes_ticket_thread_and_counters_together() {
 async fn a_stale_update_writes_nothing() {
     let store = store().await;
     let (t, first) = ticket("alice", &now(), Status::Open);
-    store.create(&t, &first, &[]).await.unwrap();
+    store.create(&t, &first, &[], None).await.unwrap();
 
     let at = now();
     let mut after = t.clone();
@@ -121,7 +121,7 @@ async fn a_stale_update_writes_nothing() {
         attachment_bytes: 0,
     };
     let stale = store
-        .update(&write(7), &[&system], &[], Some(Status::Open))
+        .update(&write(7), &[&system], &[], Some(Status::Open), None)
         .await;
     assert!(matches!(stale, Err(WriteError::Changed)), "{stale:?}");
     let TicketRecord {
@@ -136,7 +136,7 @@ async fn a_stale_update_writes_nothing() {
     assert_eq!(store.counts(&agent()).await.unwrap().open, 1);
 
     store
-        .update(&write(1), &[&system], &[], Some(Status::Open))
+        .update(&write(1), &[&system], &[], Some(Status::Open), None)
         .await
         .unwrap();
     let TicketRecord {
@@ -202,7 +202,7 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
             let client = if i % 2 == 0 { "alice" } else { "bob" };
             let at = format!("{month}-1{m}T10:00:0{i}.000Z");
             let (t, first) = ticket(client, &at, status);
-            store.create(&t, &first, &[]).await.unwrap();
+            store.create(&t, &first, &[], None).await.unwrap();
             all.push(t);
         }
     }
@@ -216,7 +216,7 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
                 Status::Open
             },
         );
-        store.create(&t, &first, &[]).await.unwrap();
+        store.create(&t, &first, &[], None).await.unwrap();
         all.push(t);
     }
     newest_first(&mut all);
@@ -288,7 +288,7 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
     let a = Attachment::new(&t.id, &first, decl(TICKET_ATTACHMENT_BYTES_MAX - 10));
     t.attachment_bytes = a.size;
     store
-        .create(&t, &first, std::slice::from_ref(&a))
+        .create(&t, &first, std::slice::from_ref(&a), None)
         .await
         .unwrap();
     let record = store.ticket_record(&t.id).await.unwrap().unwrap();
@@ -313,13 +313,21 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
         attachment_bytes: bytes,
     };
     let big = Attachment::new(&t.id, &reply, decl(11));
-    let refused = store.update(&write(11), &[&reply], &[big], None).await;
+    let refused = store
+        .update(&write(11), &[&reply], &[big], None, None)
+        .await;
     assert!(matches!(refused, Err(WriteError::Changed)), "{refused:?}");
     let record = store.ticket_record(&t.id).await.unwrap().unwrap();
     assert_eq!((record.threads.len(), record.attachments.len()), (1, 1));
     let fits = Attachment::new(&t.id, &reply, decl(10));
     store
-        .update(&write(10), &[&reply], std::slice::from_ref(&fits), None)
+        .update(
+            &write(10),
+            &[&reply],
+            std::slice::from_ref(&fits),
+            None,
+            None,
+        )
         .await
         .unwrap();
     let record = store.ticket_record(&t.id).await.unwrap().unwrap();
@@ -355,7 +363,7 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
     for (h, p) in plan {
         let (mut t, first) = ticket("alice", &at(h), Status::Open);
         t.priority = p;
-        store.create(&t, &first, &[]).await.unwrap();
+        store.create(&t, &first, &[], None).await.unwrap();
         made.push(t);
     }
     let ids = |ts: Vec<Ticket>| ts.into_iter().map(|t| t.id).collect::<Vec<_>>();
@@ -391,7 +399,10 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
         expect_version: None,
         attachment_bytes: 0,
     };
-    store.update(&write, &[&reply], &[], None).await.unwrap();
+    store
+        .update(&write, &[&reply], &[], None, None)
+        .await
+        .unwrap();
     let queue = walk_sorted(
         &store,
         &agent(),

@@ -9,10 +9,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(&req, async {
         let caller = app.caller(&req)?;
         let id = http::ticket_id(&req)?;
-        let input = AddThread::parse(http::json_object(&req)?)?;
-        let thread = service::add_thread(app, &caller, &id, input).await?;
-        let location = format!("/v2/support-tickets/{id}");
-        Ok(Reply::created(thread, location))
+        let body = http::json_object(&req)?;
+        let idem = http::idempotency(&req, &caller, &format!("add-thread:{id}"), &body)?;
+        let input = AddThread::parse(body)?;
+        let created = service::add_thread(app, &caller, &id, input, idem).await?;
+        Ok(Reply::from_created(created))
     })
     .await)
 }

@@ -8,10 +8,11 @@ use support_tickets::{service, App};
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(&req, async {
         let caller = app.caller(&req)?;
-        let input = CreateTicket::parse(http::json_object(&req)?)?;
-        let (ticket, body) = service::create_ticket(app, &caller, input).await?;
-        let location = format!("/v2/support-tickets/{}", ticket.id);
-        Ok(Reply::created(body, location).etag(ticket.version))
+        let body = http::json_object(&req)?;
+        let idem = http::idempotency(&req, &caller, "create-ticket", &body)?;
+        let input = CreateTicket::parse(body)?;
+        let created = service::create_ticket(app, &caller, input, idem).await?;
+        Ok(Reply::from_created(created))
     })
     .await)
 }

@@ -45,7 +45,7 @@ async fn prepare(app: &App, priority: Priority, hours_ago: i64, answered: bool) 
         t.first_response_at = Some(created.clone());
     }
     let first = Thread::new("alice", "d".into(), ThreadType::User, false, &created);
-    app.store.create(&t, &first, &[]).await.unwrap();
+    app.store.create(&t, &first, &[], None).await.unwrap();
     t
 }
 
