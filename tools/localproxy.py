@@ -15,9 +15,11 @@
 
 Control (only from this machine): `POST /__faults` with
 `{"delayMs": {"TransactWriteItems": 500}, "fail": {"Query": "InternalServerError"}}`; `{}` clears.
-A failed operation is answered here as DynamoDB would (`InternalServerError` with 500, any other
-error type, such as `ProvisionedThroughputExceededException`, with 400), without reaching moto.
-Everything else is forwarded unchanged.
+A failure is an error type, or `{"error": type, "times": n}` to fail only the next n calls. It is
+answered here as DynamoDB would (`InternalServerError` with 500; `TransactionCanceledException`
+with a `TransactionConflict` reason; any other type, such as
+`ProvisionedThroughputExceededException`, with 400), without reaching moto; the type `drop`
+closes the connection without an answer. Everything else is forwarded unchanged.
 """
 
 import contextlib
@@ -116,8 +118,18 @@ class Proxy(BaseHTTPRequestHandler):
         with LOCK:
             delay = FAULTS["delayMs"].get(target, 0)
             failure = FAULTS["fail"].get(target)
+            if isinstance(failure, dict):
+                if failure.get("times", 0) > 0:
+                    failure["times"] -= 1
+                    failure = failure["error"]
+                else:
+                    failure = None
         if delay:
             time.sleep(delay / 1000)
+        if failure == "drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return None
         if failure:
             return self._fail(failure)
         up = urllib.parse.urlsplit(self.upstream)
@@ -146,10 +158,15 @@ class Proxy(BaseHTTPRequestHandler):
 
     def _fail(self, error_type):
         status = 500 if error_type == "InternalServerError" else 400
-        data = json.dumps({
+        error = {
             "__type": ERROR_PREFIX + error_type,
             "message": "injected fault on table secret-internal-table-name",
-        }).encode()
+        }
+        if error_type == "TransactionCanceledException":
+            error["message"] = "Transaction cancelled [TransactionConflict]"
+            error["CancellationReasons"] = [
+                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+        data = json.dumps(error).encode()
         self.send_response(status)
         self.send_header("content-type", "application/x-amz-json-1.0")
         self.send_header("content-length", str(len(data)))

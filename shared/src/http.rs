@@ -38,14 +38,80 @@ pub fn json_object(req: &Request) -> Result<Map<String, Value>, ApiError> {
     if !media_type.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::UnsupportedMediaType);
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
+    match serde_json::from_slice::<Strict>(bytes) {
+        Ok(Strict(Value::Object(map))) => Ok(map),
         Ok(_) => Err(ApiError::InvalidJson(
             "the request body must be a JSON object".into(),
+        )),
+        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(ApiError::InvalidJson(
+            "the request body repeats a member name".into(),
         )),
         Err(_) => Err(ApiError::InvalidJson(
             "the request body is not valid JSON".into(),
         )),
+    }
+}
+
+const DUPLICATE: &str = "duplicate member";
+
+/// A JSON value that refuses objects naming a member twice: `{"internal": false,
+/// "internal": true}` must not mean whatever the last one says.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if out.insert(key.clone(), value).is_some() {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE} {key:?}")));
+            }
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -268,6 +334,29 @@ mod tests {
         *binary.body_mut() = Body::Binary(vec![0xff, 0xfe, b'{', b'}']);
         assert!(matches!(
             json_object(&binary),
+            Err(ApiError::InvalidJson(_))
+        ));
+        for dup in [
+            r#"{"a": 1, "a": 2}"#,
+            r#"{"a": {"b": 1, "b": 1}}"#,
+            r#"{"a": [{"c": 0, "c": 0}]}"#,
+        ] {
+            assert_eq!(
+                json_object(&post(Some("application/json"), dup)),
+                Err(ApiError::InvalidJson(
+                    "the request body repeats a member name".into()
+                )),
+                "{dup}"
+            );
+        }
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(
+            json_object(&post(Some("application/json"), &deep)),
+            Err(ApiError::InvalidJson(_))
+        ));
+        let huge = r#"{"size": 1e400}"#;
+        assert!(matches!(
+            json_object(&post(Some("application/json"), huge)),
             Err(ApiError::InvalidJson(_))
         ));
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(BODY_MAX));

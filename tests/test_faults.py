@@ -1,0 +1,64 @@
+"""Dependency faults injected between the functions and moto (tools/localproxy.py): every
+answer stays in the contract's shape, in time, and nothing is half-written."""
+
+import time
+
+from test_api import assert_error
+
+BODY = {"title": "t", "description": "d", "priority": "low", "category": "general"}
+
+
+def test_one_transaction_conflict_is_retried_transparently(alice, agent, faults):
+    t = alice.create()
+    faults(fail={"TransactWriteItems": {"error": "TransactionCanceledException", "times": 2}})
+    res = agent.reply(t["_id"], "answer after contention")
+    assert res.status_code == 201, res.body
+    got = agent.call("GET", f"/{t['_id']}").body["data"]
+    assert got["threadCount"] == 2 and got["version"] == 2, "written once"
+
+
+def test_lasting_contention_is_a_retryable_answer_and_writes_nothing(alice, faults):
+    faults(fail={"TransactWriteItems": "TransactionCanceledException"})
+    res = alice.call("POST", body=BODY)
+    assert_error(res, 429, "THROTTLED")
+    assert res.headers["Retry-After"] == "1"
+    faults()
+    assert alice.walk() == []
+    assert alice.call("GET", params={"countByStatus": "true"}).body["counts"]["open"] == 0
+
+
+def test_a_dropped_connection_is_retried(alice, faults):
+    t = alice.create()
+    faults(fail={"Query": {"error": "drop", "times": 1}})
+    res = alice.call("GET", f"/{t['_id']}")
+    assert res.status_code == 200, res.body
+
+
+def test_a_database_that_never_answers_gets_a_500_in_time(alice, faults):
+    t = alice.create()
+    faults(fail={"Query": "drop"})
+    started = time.monotonic()
+    assert_error(alice.call("GET", f"/{t['_id']}"), 500, "INTERNAL_ERROR")
+    assert time.monotonic() - started < 10
+
+
+def test_a_slow_database_gets_a_500_within_the_function_timeout(alice, faults):
+    t = alice.create()
+    faults({"Query": 5000})
+    started = time.monotonic()
+    res = alice.call("GET", f"/{t['_id']}")
+    elapsed = time.monotonic() - started
+    assert_error(res, 500, "INTERNAL_ERROR")
+    assert elapsed < 10, f"answered after {elapsed:.1f} s; the functions' timeout is 10 s"
+
+
+def test_a_slow_write_fails_whole(alice, faults):
+    t = alice.create()
+    faults({"TransactWriteItems": 9000})
+    assert_error(alice.reply(t["_id"], "lost in transit?"), 500, "INTERNAL_ERROR")
+    faults()
+    # The write may have landed after the client gave up (as in DynamoDB); if it did, it
+    # landed whole: thread and counts together.
+    time.sleep(1)
+    got = alice.call("GET", f"/{t['_id']}").body["data"]
+    assert got["threadCount"] == len(got["threads"]) and got["version"] == got["threadCount"]
