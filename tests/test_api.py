@@ -400,7 +400,7 @@ def test_list_filters(alice, agent):
     assert ids(alice.call("GET", params={"status": "open", "category": "technical"})) == []
     assert ids(agent.call("GET", params={"client": alice.sub})) == [b["_id"], a["_id"]]
     assert ids(agent.call("GET", params={"client": alice.sub, "status": "open"})) == [a["_id"]]
-    unassigned = agent.walk(assignedTo="none", client=None, limit=100)
+    unassigned = agent.walk(assignedTo="none", client=None, limit=50)
     assert {a["_id"], b["_id"]} <= {t["_id"] for t in unassigned}
     assert ids(agent.call("GET", params={"assignedTo": agent.sub})) == []
     assert_error(alice.call("GET", params={"client": "someone"}), 403, "FORBIDDEN")
@@ -434,7 +434,7 @@ def test_walking_55_tickets_returns_each_once_in_order(alice, agent):
     assert [t["_id"] for t in alice.walk(limit=10, priority="high")] == high
 
     # The agent's view: every ticket of the table (other tests' too), each once, newest first.
-    everything = agent.walk(limit=100)
+    everything = agent.walk(limit=50)
     ids = [t["_id"] for t in everything]
     assert len(ids) == len(set(ids))
     assert [i for i in ids if i in set(made)] == newest_first
@@ -489,7 +489,7 @@ def test_count_by_status_is_exact(alice, agent):
 
     mine = alice.call("GET", params={"countByStatus": "true", "status": "closed"}).body
     assert mine["counts"] == {s: expected[s] for s in STATUSES}, "whatever the filters"
-    truth = Counter(t["status"] for t in alice.walk(limit=100))
+    truth = Counter(t["status"] for t in alice.walk(limit=50))
     assert truth == expected
     after = agent.call("GET", params={"countByStatus": "true"}).body["counts"]
     assert {s: after[s] - before[s] for s in STATUSES} == {s: expected[s] for s in STATUSES}
@@ -498,7 +498,7 @@ def test_count_by_status_is_exact(alice, agent):
 
 def test_customers_never_see_each_others_tickets(alice, bob):
     t = alice.create(title="alice's secret")
-    assert all(x["_id"] != t["_id"] for x in bob.walk(limit=100))
+    assert all(x["_id"] != t["_id"] for x in bob.walk(limit=50))
     assert bob.call("GET", params={"countByStatus": "true"}).body["counts"] == {s: 0 for s in STATUSES}
     assert_error(bob.call("GET", f"/{t['_id']}"), 404, "SUPPORT_TICKET_NOT_FOUND")
     assert_error(bob.reply(t["_id"]), 404, "SUPPORT_TICKET_NOT_FOUND")

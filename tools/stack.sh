@@ -161,6 +161,24 @@ start_proxy() {
   log "local AWS endpoint (proxy to moto) on $AWS_ENDPOINT_URL (pid $LAST_PID)"
 }
 
+# warm_api URL N: N concurrent unauthenticated requests (401s) to every route, so that
+# cargo lambda watch starts each function's instances now rather than in the middle of a test
+# (seen here: a request arriving while instances were being spawned waited 60 s).
+warm_api() {
+  local url=$1 n=$2 id=01937f5e-7a3c-7cc0-8d2a-6f1e2b3c4d5e route i pids
+  for route in "GET /v2/support-tickets" "POST /v2/support-tickets" "GET /v2/support-tickets/$id" \
+      "PATCH /v2/support-tickets/$id" "POST /v2/support-tickets/$id/threads" \
+      "PATCH /v2/support-tickets/$id/status"; do
+    pids=()
+    for i in $(seq 1 "$n"); do
+      curl -s -o /dev/null --max-time 60 -X "${route%% *}" "$url${route#* }" &
+      pids+=("$!")
+    done
+    # Only these requests: a bare `wait` would also wait for the servers started above.
+    wait "${pids[@]}"
+  done
+}
+
 # start_api PORT LOGFILE [CONCURRENCY]: the functions behind cargo lambda watch, local auth on.
 start_api() {
   local port=$1 logfile=$2 concurrency=${3:-4}
@@ -169,5 +187,6 @@ start_api() {
     --ignore-changes --concurrency "$concurrency"
   # A real route (answers 401 without a token), which also starts list-tickets.
   wait_for "http://127.0.0.1:$port/v2/support-tickets" 120 "$LAST_PID"
+  warm_api "http://127.0.0.1:$port" "$concurrency"
   log "API on http://127.0.0.1:$port (pid $LAST_PID)"
 }
