@@ -48,6 +48,8 @@ start_web "$WEB_PORT" "$LOGS/web.log"
 API_PORT=$(free_port)
 start_proxy "$(free_port)" "http://127.0.0.1:$API_PORT" "$LOGS/proxy.log"
 export FAULT_PROXY_URL="$AWS_ENDPOINT_URL"
+# JSON logs, as in AWS (the template sets LogFormat: JSON); tests/test_logs.py reads them.
+export AWS_LAMBDA_LOG_FORMAT=JSON API_LOG="$LOGS/api.log"
 start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"
 start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"

@@ -284,8 +284,13 @@ where
             error_reply(&err, &request_id)
         }
     };
+    let route = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
+        _ => None,
+    };
     tracing::info!(
         request_id = %request_id,
+        route = route.as_deref().unwrap_or("-"),
         method = %req.method(),
         path = %req.uri().path(),
         status = reply.status.as_u16(),
