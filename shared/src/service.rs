@@ -817,33 +817,25 @@ pub async fn list_tickets(
 mod tests {
     use super::*;
     use crate::auth::Role;
-    use crate::model::{new_id, Category, Priority};
+    use crate::model::{Category, Priority};
 
     fn ticket(status: Status) -> Ticket {
-        Ticket {
-            id: new_id(),
+        let input = CreateTicket {
             title: "t".into(),
             description: "d".into(),
-            status,
             priority: Priority::Medium,
             category: Category::General,
-            client: "alice".into(),
-            assigned_to: None,
             tags: vec![],
-            resolution: (status == Status::Resolved).then(|| "fixed".into()),
-            created_at: "2026-11-25T00:00:00.000Z".into(),
-            updated_at: "2026-11-25T00:00:00.000Z".into(),
-            resolved_at: (status == Status::Resolved).then(|| "2026-11-25T00:00:00.000Z".into()),
-            closed_at: None,
-            first_response_at: None,
-            thread_count: 1,
-            public_thread_count: 1,
-            version: 1,
-            attachment_bytes: 0,
-            sla_paused_seconds: 0,
-            sla_paused_since: None,
-            escalated_at: None,
+            client: None,
+            attachments: vec![],
+        };
+        let mut t = Ticket::open(input, "alice".into(), "2026-11-25T00:00:00.000Z");
+        t.status = status;
+        if status == Status::Resolved {
+            t.resolution = Some("fixed".into());
+            t.resolved_at = Some(t.created_at.clone());
         }
+        t
     }
 
     fn alice() -> Caller {

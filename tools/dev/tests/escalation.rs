@@ -1,32 +1,13 @@
 //! The escalation function fed with events/escalate-tickets.json (its `time` set to the test's
 //! clock), over tickets prepared in moto: exactly the breached ones are raised, once.
 
+mod common;
+
 use chrono::{Duration, Utc};
 use serde_json::Value;
-use std::collections::HashMap;
-use support_tickets::config::Config;
 use support_tickets::input::CreateTicket;
-use support_tickets::model::{new_id, timestamp, Category, Priority, Thread, ThreadType, Ticket};
-use support_tickets::service::sdk_config;
-use support_tickets::{store, App};
-
-async fn app() -> App {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "escalation tests run against moto: set AWS_ENDPOINT_URL (make test starts one)"
-    );
-    let table = format!("escalation-test-{}", new_id());
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", table.clone()),
-        ("CURSOR_SECRET", "escalation-test-cursor-key".to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let sdk = sdk_config().await;
-    store::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .await
-        .unwrap();
-    App::new(config, &sdk)
-}
+use support_tickets::model::{timestamp, Category, Priority, Thread, ThreadType, Ticket};
+use support_tickets::App;
 
 /// A ticket created `hours_ago`, answered or not.
 async fn prepare(app: &App, priority: Priority, hours_ago: i64, answered: bool) -> Ticket {
@@ -61,7 +42,7 @@ fn scheduled_event() -> Value {
 
 #[tokio::test]
 async fn escalation_raises_exactly_the_breached_tickets_once() {
-    let app = app().await;
+    let app = common::app("escalation-test").await;
     // First-response targets: urgent 1 h, high 4 h, medium 8 h, low 24 h.
     let medium_late = prepare(&app, Priority::Medium, 10, false).await;
     let high_late = prepare(&app, Priority::High, 5, false).await;

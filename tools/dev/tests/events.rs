@@ -1,31 +1,11 @@
 //! The sample events in events/ fed to the handlers as API Gateway delivers them: the
 //! production identity path (claims from the JWT authorizer), against moto.
 
+mod common;
+
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 use std::collections::HashMap;
-use support_tickets::config::Config;
-use support_tickets::model::new_id;
-use support_tickets::service::sdk_config;
-use support_tickets::{store, App};
-
-async fn app() -> App {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "event tests run against moto: set AWS_ENDPOINT_URL (make test starts one)"
-    );
-    let table = format!("events-test-{}", new_id());
-    let env: HashMap<&str, String> = HashMap::from([
-        ("TABLE_NAME", table.clone()),
-        ("CURSOR_SECRET", "event-test-cursor-key".to_string()),
-    ]);
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let sdk = sdk_config().await;
-    store::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .await
-        .unwrap();
-    App::new(config, &sdk)
-}
 
 fn event(name: &str) -> Request {
     let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -43,7 +23,7 @@ fn json(res: &Response<Body>) -> Value {
 
 #[tokio::test]
 async fn every_sample_event_is_served_with_authorizer_claims() {
-    let app = app().await;
+    let app = common::app("events-test").await;
 
     let res = create_ticket::handle(&app, event("create-ticket"))
         .await
@@ -99,7 +79,7 @@ async fn every_sample_event_is_served_with_authorizer_claims() {
 
 #[tokio::test]
 async fn an_event_without_authorizer_claims_is_unauthorized() {
-    let app = app().await;
+    let app = common::app("events-test").await;
     let mut raw: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/../../events/create-ticket.json",
