@@ -466,50 +466,90 @@ pub async fn change_status(
     if_match: Option<u64>,
 ) -> Result<(Ticket, Value), ApiError> {
     let mut first_seen: Option<Status> = None;
-    for attempt in 0..WRITE_ATTEMPTS {
-        let mut record = visible_record(app, caller, id).await?;
-        let ticket = record.ticket.clone();
+    change_on_version(app, caller, id, if_match, |ticket, at| {
         match first_seen {
-            None => {
-                if if_match.is_some_and(|v| v != ticket.version) {
-                    return Err(ApiError::PreconditionFailed);
-                }
-                first_seen = Some(ticket.status);
-            }
+            None => first_seen = Some(ticket.status),
             Some(seen) if seen != ticket.status => return Err(ApiError::Conflict),
             Some(_) => {}
         }
         let StatusChange::Move { from, to } =
             decide_status_change(caller, ticket.status, input.status)?
         else {
+            return Ok(None);
+        };
+        let mut after = ticket.clone();
+        after.apply_status(to, input.resolution.clone(), at);
+        let message = status_message(from, to, after.resolution.as_deref());
+        Ok(Some(VersionedChange {
+            after,
+            notes: vec![Thread::new(
+                &caller.sub,
+                message,
+                ThreadType::System,
+                false,
+                at,
+            )],
+            fields: STATUS_FIELDS,
+            status_from: Some(from),
+        }))
+    })
+    .await
+}
+
+/// A change decided on one read of a ticket: the ticket after it, the system threads that
+/// record it, the fields it writes, and the status it leaves (for the counters).
+struct VersionedChange {
+    after: Ticket,
+    notes: Vec<Thread>,
+    fields: &'static [&'static str],
+    status_from: Option<Status>,
+}
+
+/// Reads the ticket, lets `decide` make the change (`None`: nothing to change, answer the
+/// ticket as it is), and writes it only on the version read. With `If-Match`, a version that
+/// differs at the first read is 412 and one that moves before the write is 409; without it,
+/// the change is decided again on a fresh read.
+async fn change_on_version(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    if_match: Option<u64>,
+    mut decide: impl FnMut(&Ticket, &str) -> Result<Option<VersionedChange>, ApiError>,
+) -> Result<(Ticket, Value), ApiError> {
+    for attempt in 0..WRITE_ATTEMPTS {
+        let mut record = visible_record(app, caller, id).await?;
+        let ticket = record.ticket.clone();
+        if attempt == 0 && if_match.is_some_and(|v| v != ticket.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let at = now();
+        let Some(mut change) = decide(&ticket, &at)? else {
             let body = render(app, &record, caller, &HashMap::new()).await?;
             return Ok((ticket, body));
         };
-        let at = now();
-        let mut after = ticket.clone();
-        after.apply_status(to, input.resolution.clone(), &at);
-        after.version += 1;
-        after.thread_count += 1;
-        after.public_thread_count += 1;
-        let message = status_message(from, to, after.resolution.as_deref());
-        let system = Thread::new(&caller.sub, message, ThreadType::System, false, &at);
+        let added = change.notes.len() as u32;
+        change.after.updated_at = at.clone();
+        change.after.version = ticket.version + 1;
+        change.after.thread_count = ticket.thread_count + added;
+        change.after.public_thread_count = ticket.public_thread_count + added;
         let write = TicketWrite {
-            after: &after,
-            fields: STATUS_FIELDS,
-            threads: (1, 1),
+            after: &change.after,
+            fields: change.fields,
+            threads: (i64::from(added), i64::from(added)),
             first_response: None,
-            expect_status: from,
+            expect_status: ticket.status,
             expect_version: Some(ticket.version),
             attachment_bytes: 0,
         };
+        let notes: Vec<&Thread> = change.notes.iter().collect();
         match app
             .store
-            .update(&write, &[&system], &[], Some(from), None)
+            .update(&write, &notes, &[], change.status_from, None)
             .await
         {
             Ok(()) => {
-                record.threads.push(system);
-                record.ticket = after;
+                record.threads.extend(change.notes);
+                record.ticket = change.after;
                 let body = render(app, &record, caller, &HashMap::new()).await?;
                 return Ok((record.ticket, body));
             }
@@ -570,10 +610,6 @@ pub fn plan_update(
     if after == *ticket {
         return None;
     }
-    after.updated_at = at.to_owned();
-    after.version += 1;
-    after.thread_count += notes.len() as u32;
-    after.public_thread_count += notes.len() as u32;
     Some((after, notes))
 }
 
@@ -589,45 +625,20 @@ pub async fn update_ticket(
     if !caller.is_agent() {
         return Err(ApiError::Forbidden("only agents may update tickets".into()));
     }
-    for attempt in 0..WRITE_ATTEMPTS {
-        let mut record = visible_record(app, caller, id).await?;
-        let ticket = record.ticket.clone();
-        if attempt == 0 && if_match.is_some_and(|v| v != ticket.version) {
-            return Err(ApiError::PreconditionFailed);
-        }
+    change_on_version(app, caller, id, if_match, |ticket, at| {
         if ticket.status == Status::Closed {
             return Err(ApiError::TicketClosed);
         }
-        let at = now();
-        let Some((after, notes)) = plan_update(&ticket, caller, &input, &at) else {
-            let body = render(app, &record, caller, &HashMap::new()).await?;
-            return Ok((ticket, body));
-        };
-        let write = TicketWrite {
-            after: &after,
-            fields: UPDATE_FIELDS,
-            threads: (notes.len() as i64, notes.len() as i64),
-            first_response: None,
-            expect_status: ticket.status,
-            expect_version: Some(ticket.version),
-            attachment_bytes: 0,
-        };
-        let threads: Vec<&Thread> = notes.iter().collect();
-        match app.store.update(&write, &threads, &[], None, None).await {
-            Ok(()) => {
-                record.threads.extend(notes);
-                record.ticket = after;
-                let body = render(app, &record, caller, &HashMap::new()).await?;
-                return Ok((record.ticket, body));
-            }
-            Err(WriteError::Failed(e)) => return Err(e),
-            Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
-            Err(WriteError::Changed) => continue,
-            Err(WriteError::Contended) => back_off(attempt).await,
-            Err(WriteError::Duplicate) => return Err(no_idempotency_here()),
-        }
-    }
-    Err(ApiError::Conflict)
+        Ok(
+            plan_update(ticket, caller, &input, at).map(|(after, notes)| VersionedChange {
+                after,
+                notes,
+                fields: UPDATE_FIELDS,
+                status_from: None,
+            }),
+        )
+    })
+    .await
 }
 
 /// What one run of the automatic escalation did.
