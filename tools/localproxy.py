@@ -34,6 +34,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FAULTS = {"delayMs": {}, "fail": {}}
+# Requests seen, per DynamoDB operation or S3 method: `GET /__stats` reads, `DELETE` resets.
+STATS = {}
 DYNAMODB = threading.Lock()
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 LOCK = threading.Lock()
@@ -110,11 +112,27 @@ class Proxy(BaseHTTPRequestHandler):
         self.send_header("content-length", "0")
         self.end_headers()
 
+    def _stats(self):
+        with LOCK:
+            data = json.dumps(STATS).encode()
+            if self.command == "DELETE":
+                STATS.clear()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _forward(self):
         body = self._body()
         if self.path == "/__faults":
             return self._control(body)
+        if self.path == "/__stats":
+            return self._stats()
         target = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
+        name = f"dynamodb:{target}" if target else f"s3:{self.command}"
+        with LOCK:
+            STATS[name] = STATS.get(name, 0) + 1
         with LOCK:
             delay = FAULTS["delayMs"].get(target, 0)
             failure = FAULTS["fail"].get(target)

@@ -1,0 +1,49 @@
+"""How many DynamoDB and S3 requests each endpoint makes, counted by the local proxy that all
+of the functions' AWS calls go through. Presigning is computed locally: no S3 request."""
+
+import os
+
+import requests
+
+
+def stats(reset=False):
+    url = os.environ["FAULT_PROXY_URL"] + "/__stats"
+    return requests.request("DELETE" if reset else "GET", url, timeout=5).json()
+
+
+def counted(call):
+    stats(reset=True)
+    res = call()
+    assert res.status_code < 300, res.body
+    return stats()
+
+
+def test_round_trips_per_endpoint(alice, agent):
+    file = [{"filename": "a.txt", "size": 3, "type": "text/plain"}]
+    created = {}
+
+    def create():
+        res = alice.call("POST", body={"title": "t", "description": "d", "priority": "low",
+                                       "category": "general", "attachments": file})
+        created.update(res.body["data"])
+        return res
+
+    assert counted(create) == {"dynamodb:TransactWriteItems": 1}
+    tid = created["_id"]
+    assert counted(lambda: alice.call("GET", f"/{tid}")) == {"dynamodb:Query": 1}
+    assert counted(lambda: alice.call("GET")) == {"dynamodb:Query": 1}
+    assert counted(lambda: alice.call("GET", params={"countByStatus": "true"})) == \
+        {"dynamodb:Query": 1, "dynamodb:GetItem": 1}
+    assert counted(lambda: alice.reply(tid, "more", attachments=file)) == \
+        {"dynamodb:GetItem": 1, "dynamodb:TransactWriteItems": 1}
+    assert counted(lambda: agent.status(tid, "pending")) == \
+        {"dynamodb:Query": 1, "dynamodb:TransactWriteItems": 1}
+    assert counted(lambda: agent.call("PATCH", f"/{tid}", {"priority": "high"})) == \
+        {"dynamodb:Query": 1, "dynamodb:TransactWriteItems": 1}
+    # Agents' unfiltered lists walk month buckets down to the first month, which each
+    # function instance reads once from the counter shards (BatchGetItem) and then keeps.
+    seen = counted(lambda: agent.call("GET", params={"status": "pending"}))
+    assert seen.get("dynamodb:Query") == 1 and seen.get("dynamodb:BatchGetItem", 0) <= 1, seen
+    assert set(seen) <= {"dynamodb:Query", "dynamodb:BatchGetItem"}
+    seen = counted(lambda: agent.call("GET", params={"client": alice.sub, "countByStatus": "true"}))
+    assert seen == {"dynamodb:Query": 1, "dynamodb:BatchGetItem": 1}, "the counts of all shards"
