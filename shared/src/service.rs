@@ -182,6 +182,21 @@ pub struct Created {
 }
 
 impl Created {
+    fn new(body: Value, location: String, etag: Option<u64>) -> Self {
+        Created {
+            body,
+            location,
+            etag,
+            replayed: false,
+        }
+    }
+
+    /// What an idempotent request keeps of this answer for its retries.
+    fn record_for(&self, idem: Option<&Idempotency>) -> Option<Recorded> {
+        let now = Utc::now().timestamp();
+        idem.map(|i| i.record(201, &self.body, Some(self.location.clone()), self.etag, now))
+    }
+
     fn replay(idem: &Idempotency, recorded: &Recorded) -> Result<Self, ApiError> {
         Ok(Created {
             body: idem.replay(recorded)?,
@@ -244,21 +259,12 @@ pub async fn create_ticket(
         attachments,
     };
     // The answer is known before the write, so its replay can be written with it.
-    let created = Created {
-        body: render(app, &record, caller, &uploads).await?,
-        location: format!("/v2/support-tickets/{}", record.ticket.id),
-        etag: Some(record.ticket.version),
-        replayed: false,
-    };
-    let recorded = idem.as_ref().map(|i| {
-        i.record(
-            201,
-            &created.body,
-            Some(created.location.clone()),
-            created.etag,
-            Utc::now().timestamp(),
-        )
-    });
+    let created = Created::new(
+        render(app, &record, caller, &uploads).await?,
+        format!("/v2/support-tickets/{}", record.ticket.id),
+        Some(record.ticket.version),
+    );
+    let recorded = created.record_for(idem.as_ref());
     let pair = idem.as_ref().zip(recorded.as_ref());
     match app
         .store
@@ -399,21 +405,12 @@ pub async fn add_thread(
                 .attachments
                 .push(a.to_json(None, uploads.get(&a.id)));
         }
-        let created = Created {
-            body: plan.thread.to_json(),
-            location: format!("/v2/support-tickets/{id}"),
-            etag: None,
-            replayed: false,
-        };
-        let recorded = idem.as_ref().map(|i| {
-            i.record(
-                201,
-                &created.body,
-                Some(created.location.clone()),
-                None,
-                Utc::now().timestamp(),
-            )
-        });
+        let created = Created::new(
+            plan.thread.to_json(),
+            format!("/v2/support-tickets/{id}"),
+            None,
+        );
+        let recorded = created.record_for(idem.as_ref());
         let public = i64::from(!plan.thread.internal) + i64::from(plan.reopen.is_some());
         let all = 1 + i64::from(plan.reopen.is_some());
         let fields: &[&str] = if plan.reopen.is_some() {
