@@ -387,6 +387,10 @@ pub async fn add_thread(
             "only agents may write internal notes".into(),
         ));
     }
+    // Keys are per caller and ticket: an earlier answer is the caller's own, checked once.
+    if let Some(replay) = earlier(app, idem.as_ref()).await? {
+        return Ok(replay);
+    }
     for attempt in 0..WRITE_ATTEMPTS {
         let ticket = app
             .store
@@ -394,9 +398,6 @@ pub async fn add_thread(
             .await?
             .filter(|t| t.visible_to(caller))
             .ok_or(ApiError::NotFound)?;
-        if let Some(replay) = earlier(app, idem.as_ref()).await? {
-            return Ok(replay);
-        }
         let at = now();
         let mut plan = plan_thread(&ticket, caller, &input, &at)?;
         let uploads = uploads(app, &plan.attachments).await?;

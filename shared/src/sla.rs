@@ -80,10 +80,7 @@ impl SlaPolicy {
                 })
                 .filter(|(f, r)| *f > 0 && *r > 0);
             let (first, resolution) = parsed.ok_or_else(|| {
-                ConfigError::Invalid(
-                    name_static(name),
-                    format!("{raw:?} (expected <minutes>/<minutes>)"),
-                )
+                ConfigError::Invalid(name, format!("{raw:?} (expected <minutes>/<minutes>)"))
             })?;
             *slot = Targets {
                 first_response: Duration::minutes(first),
@@ -91,15 +88,6 @@ impl SlaPolicy {
             };
         }
         Ok(policy)
-    }
-}
-
-fn name_static(name: &str) -> &'static str {
-    match name {
-        "SLA_URGENT" => "SLA_URGENT",
-        "SLA_HIGH" => "SLA_HIGH",
-        "SLA_MEDIUM" => "SLA_MEDIUM",
-        _ => "SLA_LOW",
     }
 }
 

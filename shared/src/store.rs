@@ -718,10 +718,6 @@ impl Store {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     fn client_counter(&self, sub: &str) -> String {
         format!("COUNTS#CLIENT#{sub}")
     }
