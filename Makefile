@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SUB ?= alice
 ROLE ?= customer
 
-.PHONY: dev test token web build fmt lint clean
+.PHONY: dev test token web build deploy smoke fmt lint clean
 
 dev:
 	bash tools/dev.sh
@@ -19,8 +19,21 @@ token:
 web:
 	python3 -m http.server --bind 127.0.0.1 --directory examples/web 8000
 
+# Every function for Lambda (arm64, provided.al2023): target/lambda/<function>/bootstrap(.zip).
 build:
-	cargo build --workspace
+	bash tools/build.sh
+
+# sam build + sam deploy with samconfig.toml's ENV (default or prod); needs the AWS SAM CLI and
+# AWS credentials. cargo lambda and zig come from .venv.
+ENV ?= default
+deploy:
+	@command -v sam >/dev/null || { echo "make deploy needs the AWS SAM CLI (sam) on PATH" >&2; exit 1; }
+	source tools/venv.sh && ensure_venv && sam build --config-env "$(ENV)" && sam deploy --config-env "$(ENV)"
+
+# The smoke suite against a deployed stack: make smoke API_URL=<ApiUrl> TOKEN=<access token>
+# [AGENT_TOKEN=<an agent's>]. Skipped, not faked, without API_URL.
+smoke:
+	API_URL="$(API_URL)" TOKEN="$(TOKEN)" AGENT_TOKEN="$(AGENT_TOKEN)" bash tools/smoke.sh
 
 fmt:
 	cargo fmt --all

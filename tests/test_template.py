@@ -78,7 +78,10 @@ def test_every_route_has_the_jwt_authorizer(template):
     api = template["Resources"]["HttpApi"]["Properties"]["Auth"]
     assert api["DefaultAuthorizer"] == "JwtAuthorizer"
     jwt = api["Authorizers"]["JwtAuthorizer"]["JwtConfiguration"]
-    assert jwt["issuer"] == {"!Ref": "JwtIssuer"} and jwt["audience"] == [{"!Ref": "JwtAudience"}]
+    issuer_cognito, issuer_external = jwt["issuer"]["!If"][1:]
+    assert jwt["issuer"]["!If"][0] == "UseCognito" and issuer_external == {"!Ref": "JwtIssuer"}
+    assert issuer_cognito == {"!Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"}
+    assert jwt["audience"] == [{"!If": ["UseCognito", {"!Ref": "UserPoolClient"}, {"!Ref": "JwtAudience"}]}]
     for res in functions(template).values():
         for event in res["Properties"]["Events"].values():
             assert "Auth" not in event["Properties"], "no route opts out of the authorizer"

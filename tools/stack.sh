@@ -4,9 +4,7 @@
 # started here is remembered by its id and stopped by it (never by name).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/.venv"
-export PATH="$VENV/bin:$PATH"
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 
 # Dummy credentials: moto accepts any; nothing here can reach AWS.
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local-dummy}
@@ -15,18 +13,6 @@ export AWS_REGION=${AWS_REGION:-us-east-1}
 export AWS_EC2_METADATA_DISABLED=true
 
 STARTED_PIDS=()
-
-log() { printf '[stack] %s\n' "$*" >&2; }
-
-ensure_venv() {
-  local stamp="$VENV/.installed"
-  if [ ! -f "$stamp" ] || [ "$ROOT/tools/requirements.txt" -nt "$stamp" ]; then
-    log "installing the pinned Python tools into .venv"
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
-    touch "$stamp"
-  fi
-}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -13,6 +13,7 @@ mkdir -p "$LOGS"
 ls -1d "$ROOT"/target/test-logs/*/ 2>/dev/null | head -n -5 | xargs -r rm -rf
 
 ensure_venv
+ensure_checkov
 ensure_s3s_fs
 ensure_browser
 
@@ -32,8 +33,9 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-log "template checks"
-cfn-lint template.yaml
+log "template checks: cfn-lint with the serverless rules, checkov (suppressions are justified inline)"
+cfn-lint template.yaml -a cfn_lint_serverless.rules
+"$VENV/checkov/bin/checkov" -f template.yaml --compact --quiet --skip-download
 
 export TABLE_NAME="tickets-e2e-$$"
 export BUCKET_NAME="tickets-e2e-$$"
@@ -56,3 +58,8 @@ start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
 
 log "end-to-end and template tests against $API_URL"
 pytest -q tests
+
+log "the smoke suite (make smoke) against the local API"
+TOKEN=$(target/debug/tickets-dev token smoke-customer customer) \
+AGENT_TOKEN=$(target/debug/tickets-dev token smoke-agent agent) \
+  pytest -q -rs smoke

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use crate::error::ApiError;
 
 pub const AGENTS_GROUP: &str = "agents";
-const GROUPS_CLAIM: &str = "cognito:groups";
+/// The claim that lists the caller's groups, unless `GROUPS_CLAIM` names another (an external
+/// OIDC issuer's).
+pub const GROUPS_CLAIM_DEFAULT: &str = "cognito:groups";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -33,8 +35,9 @@ impl Caller {
 /// How callers are identified, chosen once at cold start.
 #[derive(Clone)]
 pub enum Authenticator {
-    /// In AWS: API Gateway verified the token; read the claims it passes on.
-    ApiGateway,
+    /// In AWS: API Gateway verified the token; read the claims it passes on, the groups from
+    /// this claim.
+    ApiGateway { groups_claim: String },
     /// Locally: verify `Authorization: Bearer` as HS256 with this secret.
     LocalHs256(DecodingKey),
 }
@@ -42,7 +45,9 @@ pub enum Authenticator {
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Authenticator::ApiGateway => f.write_str("ApiGateway"),
+            Authenticator::ApiGateway { groups_claim } => {
+                write!(f, "ApiGateway {{ groups_claim: {groups_claim:?} }}")
+            }
             Authenticator::LocalHs256(_) => f.write_str("LocalHs256(<secret>)"),
         }
     }
@@ -55,13 +60,18 @@ impl Authenticator {
 
     pub fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
         match self {
-            Authenticator::ApiGateway => caller_from_context(req.request_context_ref()),
+            Authenticator::ApiGateway { groups_claim } => {
+                caller_from_context(req.request_context_ref(), groups_claim)
+            }
             Authenticator::LocalHs256(key) => caller_from_token(bearer(req)?, key),
         }
     }
 }
 
-fn caller_from_context(ctx: Option<&RequestContext>) -> Result<Caller, ApiError> {
+fn caller_from_context(
+    ctx: Option<&RequestContext>,
+    groups_claim: &str,
+) -> Result<Caller, ApiError> {
     let claims = match ctx {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
@@ -72,7 +82,7 @@ fn caller_from_context(ctx: Option<&RequestContext>) -> Result<Caller, ApiError>
     };
     let claims: &HashMap<String, String> = claims.ok_or(ApiError::Unauthorized)?;
     let sub = claims.get("sub").ok_or(ApiError::Unauthorized)?;
-    caller_from_claims(sub, claims.get(GROUPS_CLAIM).map(String::as_str))
+    caller_from_claims(sub, claims.get(groups_claim).map(String::as_str))
 }
 
 fn caller_from_claims(sub: &str, groups: Option<&str>) -> Result<Caller, ApiError> {
@@ -224,6 +234,44 @@ mod tests {
 
     #[test]
     fn no_authorizer_claims_is_unauthorized() {
-        assert_eq!(caller_from_context(None), Err(ApiError::Unauthorized));
+        assert_eq!(
+            caller_from_context(None, GROUPS_CLAIM_DEFAULT),
+            Err(ApiError::Unauthorized)
+        );
+    }
+
+    fn authorizer_context(claims: &[(&str, &str)]) -> RequestContext {
+        use lambda_http::aws_lambda_events::apigw::{
+            ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+            ApiGatewayV2httpRequestContext,
+        };
+        let jwt = ApiGatewayRequestAuthorizerJwtDescription {
+            claims: claims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let ctx = ApiGatewayV2httpRequestContext {
+            authorizer: Some(ApiGatewayRequestAuthorizer {
+                jwt: Some(jwt),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        RequestContext::ApiGatewayV2(ctx)
+    }
+
+    #[test]
+    fn the_groups_claim_is_configurable_for_external_issuers() {
+        let ctx = authorizer_context(&[
+            ("sub", "okta|7"),
+            ("cognito:groups", "[customers]"),
+            ("roles", "[agents]"),
+        ]);
+        let role = |claim| caller_from_context(Some(&ctx), claim).unwrap().role;
+        assert_eq!(role(GROUPS_CLAIM_DEFAULT), Role::Customer);
+        assert_eq!(role("roles"), Role::Agent);
+        assert_eq!(role("absent"), Role::Customer);
     }
 }

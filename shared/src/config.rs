@@ -1,6 +1,6 @@
 //! Settings from the environment, read once at cold start.
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, GROUPS_CLAIM_DEFAULT};
 use crate::sla::SlaPolicy;
 
 /// The local token secret when `LOCAL_JWT_SECRET` is not set. It only ever takes effect with
@@ -55,7 +55,10 @@ impl Config {
             let secret = get("LOCAL_JWT_SECRET").filter(|s| !s.is_empty());
             Authenticator::local(secret.as_deref().unwrap_or(LOCAL_JWT_SECRET_DEFAULT))
         } else {
-            Authenticator::ApiGateway
+            let groups_claim = get("GROUPS_CLAIM").filter(|c| !c.trim().is_empty());
+            Authenticator::ApiGateway {
+                groups_claim: groups_claim.unwrap_or_else(|| GROUPS_CLAIM_DEFAULT.to_owned()),
+            }
         };
         let cursor_secret = match get("CURSOR_SECRET").filter(|s| !s.is_empty()) {
             Some(s) if s.len() >= 16 => s.into_bytes(),
@@ -120,7 +123,18 @@ mod tests {
             ("LOCAL_JWT_SECRET", "ignored-without-auth-mode"),
         ])
         .unwrap();
-        assert!(matches!(c.authenticator, Authenticator::ApiGateway));
+        assert!(
+            matches!(c.authenticator, Authenticator::ApiGateway { ref groups_claim } if groups_claim == "cognito:groups")
+        );
+        let c = config(&[
+            ("TABLE_NAME", "t"),
+            ("CURSOR_SECRET", "0123456789abcdef"),
+            ("GROUPS_CLAIM", "https://example.com/roles"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(c.authenticator, Authenticator::ApiGateway { ref groups_claim } if groups_claim == "https://example.com/roles")
+        );
     }
 
     #[test]

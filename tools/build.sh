@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make build`: every function as Lambda expects it (arm64, provided.al2023: a static-enough
+# `bootstrap` for glibc 2.34) in target/lambda/<function>/bootstrap and bootstrap.zip.
+# Each function is built as its own package, so its features are its own (list-tickets and
+# escalate-tickets do not link the S3 client); all share target/, so dependencies compile once.
+#   tools/build.sh            arm64 (what the template deploys)
+#   tools/build.sh --host     the machine's own architecture (to run and measure here)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+cd "$ROOT"
+ensure_venv
+
+arch=(--arm64)
+if [ "${1:-}" = "--host" ]; then arch=(); fi
+if [ ${#arch[@]} -gt 0 ] && ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
+  rustup target add aarch64-unknown-linux-gnu
+fi
+
+for dir in functions/*/; do
+  name=$(basename "$dir")
+  log "building $name ${arch[*]:-(host)}"
+  cargo lambda build --release "${arch[@]}" --package "$name" --quiet
+  (cd "target/lambda/$name" && rm -f bootstrap.zip && python3 -c '
+import zipfile
+with zipfile.ZipFile("bootstrap.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = 0o755 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    z.writestr(info, open("bootstrap", "rb").read())
+')
+done
+ls -l target/lambda/*/bootstrap target/lambda/*/bootstrap.zip

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The pinned Python tools (moto, cargo-lambda with zig, cfn-lint, pytest, ...) in .venv, and
+# checkov in a venv of its own inside it (its pins conflict with pytest's). Sourced by the other
+# scripts; sets nothing else, so `make deploy` keeps the caller's AWS credentials.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+export PATH="$VENV/bin:$PATH"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+ensure_venv() {
+  local stamp="$VENV/.installed"
+  if [ ! -f "$stamp" ] || [ "$ROOT/tools/requirements.txt" -nt "$stamp" ]; then
+    log "installing the pinned Python tools into .venv"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
+    touch "$stamp"
+  fi
+}
+
+ensure_checkov() {
+  local venv="$VENV/checkov" stamp="$VENV/checkov/.installed"
+  ensure_venv
+  if [ ! -f "$stamp" ] || [ "$ROOT/tools/requirements-checkov.txt" -nt "$stamp" ]; then
+    log "installing checkov into .venv/checkov"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements-checkov.txt"
+    touch "$stamp"
+  fi
+}
