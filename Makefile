@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SUB ?= alice
 ROLE ?= customer
 
-.PHONY: dev test token web build deploy smoke fmt lint clean
+.PHONY: dev test token web build deploy smoke bench fmt lint clean
 
 dev:
 	bash tools/dev.sh
@@ -22,6 +22,11 @@ web:
 # Every function for Lambda (arm64, provided.al2023): target/lambda/<function>/bootstrap(.zip).
 build:
 	bash tools/build.sh
+
+# Sizes, cold starts, instructions, peak RSS and latencies of the release binaries (README,
+# Performance): results in target/bench/results.md.
+bench:
+	bash tools/bench.sh
 
 # sam build + sam deploy with samconfig.toml's ENV (default or prod); needs the AWS SAM CLI and
 # AWS credentials. cargo lambda and zig come from .venv.

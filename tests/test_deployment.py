@@ -210,3 +210,18 @@ def test_smoke_is_skipped_not_faked_without_a_deployment():
     assert out.returncode == 0, out.stdout + out.stderr
     assert "4 skipped" in out.stdout and "passed" not in out.stdout, out.stdout
     assert "no deployment given" in out.stdout
+
+
+@pytest.mark.parametrize("package,links_s3", [
+    ("create-ticket", True), ("get-ticket", True), ("add-thread", True), ("update-status", True),
+    ("update-ticket", True), ("confirm-attachment", True),
+    ("list-tickets", False), ("escalate-tickets", False)])
+def test_only_functions_that_presign_or_confirm_link_the_s3_client(package, links_s3):
+    out = subprocess.run(["cargo", "tree", "--offline", "-p", package, "-e", "normal", "--prefix", "none"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    crates = {line.split(" ")[0] for line in out.stdout.splitlines()}
+    assert ("aws-sdk-s3" in crates) is links_s3, package
+    assert "aws-sdk-dynamodb" in crates
+    # One TLS stack: rustls with ring; no OpenSSL, no aws-lc.
+    assert not crates & {"openssl", "openssl-sys", "native-tls", "aws-lc-rs", "aws-lc-sys"}, package

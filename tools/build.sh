@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# `make build`: every function as Lambda expects it (arm64, provided.al2023: a static-enough
-# `bootstrap` for glibc 2.34) in target/lambda/<function>/bootstrap and bootstrap.zip.
+# `make build`: every function as Lambda expects it (arm64, provided.al2023; cargo lambda links
+# with zig against glibc 2.17) in target/lambda/<function>/bootstrap and bootstrap.zip.
 # Each function is built as its own package, so its features are its own (list-tickets and
 # escalate-tickets do not link the S3 client); all share target/, so dependencies compile once.
 #   tools/build.sh            arm64 (what the template deploys)
-#   tools/build.sh --host     the machine's own architecture (to run and measure here)
+#   tools/build.sh --host     the machine's own architecture, into target/lambda-host (to run
+#                             and measure here: make bench)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 cd "$ROOT"
 ensure_venv
 
-arch=(--arm64)
-if [ "${1:-}" = "--host" ]; then arch=(); fi
+arch=(--arm64) out=target/lambda
+if [ "${1:-}" = "--host" ]; then arch=() out=target/lambda-host; fi
 if [ ${#arch[@]} -gt 0 ] && ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
   rustup target add aarch64-unknown-linux-gnu
 fi
@@ -19,8 +20,8 @@ fi
 for dir in functions/*/; do
   name=$(basename "$dir")
   log "building $name ${arch[*]:-(host)}"
-  cargo lambda build --release "${arch[@]}" --package "$name" --quiet
-  (cd "target/lambda/$name" && rm -f bootstrap.zip && python3 -c '
+  cargo lambda build --release "${arch[@]}" --package "$name" --lambda-dir "$out" --quiet
+  (cd "$out/$name" && rm -f bootstrap.zip && python3 -c '
 import zipfile
 with zipfile.ZipFile("bootstrap.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
     info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
@@ -29,4 +30,4 @@ with zipfile.ZipFile("bootstrap.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9
     z.writestr(info, open("bootstrap", "rb").read())
 ')
 done
-ls -l target/lambda/*/bootstrap target/lambda/*/bootstrap.zip
+ls -l "$out"/*/bootstrap "$out"/*/bootstrap.zip

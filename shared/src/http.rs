@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::idempotency::{self, Idempotency};
 use crate::model::is_valid_id;
+#[cfg(feature = "files")]
 use crate::service::Created;
 
 pub const BODY_MAX: usize = 256 * 1024;
@@ -216,6 +217,7 @@ impl Reply {
     }
 
     /// 201 with `Location`, the `ETag` if any, and `Idempotent-Replayed: true` on a replay.
+    #[cfg(feature = "files")]
     pub fn from_created(created: Created) -> Self {
         let mut reply = Reply::created(created.body, created.location);
         if let Some(v) = created.etag {

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;
+#[cfg(feature = "files")]
+#[cfg(feature = "files")]
 pub mod files;
 pub mod http;
 pub mod idempotency;
@@ -13,6 +15,8 @@ pub mod model;
 pub mod service;
 pub mod sla;
 pub mod store;
+#[cfg(feature = "files")]
+pub mod tickets;
 
 pub use error::ApiError;
 pub use service::App;

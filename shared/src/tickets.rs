@@ -1,0 +1,730 @@
+//! The operations that answer with a whole ticket, its threads and its files (presigned
+//! uploads and downloads), and the confirmation of uploads: everything that needs the bucket.
+//! Built with the `files` feature; list-tickets and escalate-tickets go without.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::idempotency::{Idempotency, Recorded};
+use crate::input::{
+    AddThread, AttachmentDecl, ChangeStatus, CreateTicket, UpdateTicket,
+    TICKET_ATTACHMENT_BYTES_MAX,
+};
+use crate::model::{
+    assignment_message, decide_status_change, is_valid_id, priority_message,
+    reopens_on_customer_reply, status_message, timestamp, Attachment, AttachmentStatus, Status,
+    StatusChange, Thread, ThreadType, Ticket, Upload, STATUS_FIELDS,
+};
+use crate::service::{no_idempotency_here, App};
+use crate::store::{TicketRecord, TicketWrite, WriteError};
+use chrono::Utc;
+
+/// How often a write that lost a race with another request is tried again from a fresh read.
+const WRITE_ATTEMPTS: usize = 8;
+
+fn now() -> String {
+    timestamp(chrono::Utc::now())
+}
+
+/// A short random pause before retrying a contended transaction.
+async fn back_off(attempt: usize) {
+    let ms = 5 * (attempt as u64 + 1) + rand::random::<u64>() % 20;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Refuses declarations that would take a ticket over its total.
+fn check_ticket_bytes(current: u64, decls: &[AttachmentDecl]) -> Result<u64, ApiError> {
+    let adding: u64 = decls.iter().map(|d| d.size).sum();
+    if current.saturating_add(adding) > TICKET_ATTACHMENT_BYTES_MAX {
+        return Err(ApiError::validation(
+            "attachments",
+            format!(
+                "a ticket holds at most {} MiB of attachments; {} bytes are left",
+                TICKET_ATTACHMENT_BYTES_MAX / (1024 * 1024),
+                TICKET_ATTACHMENT_BYTES_MAX.saturating_sub(current)
+            ),
+        ));
+    }
+    Ok(adding)
+}
+
+/// Presigned uploads for new attachments, computed before anything is written.
+async fn uploads(
+    app: &App,
+    attachments: &[Attachment],
+) -> Result<HashMap<String, Upload>, ApiError> {
+    let mut out = HashMap::new();
+    for a in attachments {
+        out.insert(a.id.clone(), app.files()?.upload(a).await?);
+    }
+    Ok(out)
+}
+
+/// The ticket with its threads and attachments as this caller may see them: uploaded files
+/// with a fresh download URL, new ones with their upload.
+pub async fn render(
+    app: &App,
+    record: &TicketRecord,
+    caller: &Caller,
+    uploads: &HashMap<String, Upload>,
+) -> Result<Value, ApiError> {
+    let mut threads = record.threads.clone();
+    for a in record.attachments.iter().filter(|a| a.visible_to(caller)) {
+        let Some(thread) = threads.iter_mut().find(|t| t.id == a.thread_id) else {
+            continue;
+        };
+        let url = match a.status {
+            AttachmentStatus::Uploaded => Some(app.files()?.download(a).await?),
+            _ => None,
+        };
+        thread.attachments.push(a.to_json(url, uploads.get(&a.id)));
+    }
+    Ok(record
+        .ticket
+        .detail_for(&threads, caller, &app.config.sla, chrono::Utc::now()))
+}
+
+/// The answer to a request that creates something: what it made, where, and whether it is
+/// the replay of an earlier try with the same `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Created {
+    pub body: Value,
+    pub location: String,
+    pub etag: Option<u64>,
+    pub replayed: bool,
+}
+
+impl Created {
+    fn new(body: Value, location: String, etag: Option<u64>) -> Self {
+        Created {
+            body,
+            location,
+            etag,
+            replayed: false,
+        }
+    }
+
+    /// What an idempotent request keeps of this answer for its retries.
+    fn record_for(&self, idem: Option<&Idempotency>) -> Option<Recorded> {
+        let now = Utc::now().timestamp();
+        idem.map(|i| i.record(201, &self.body, Some(self.location.clone()), self.etag, now))
+    }
+
+    fn replay(idem: &Idempotency, recorded: &Recorded) -> Result<Self, ApiError> {
+        Ok(Created {
+            body: idem.replay(recorded)?,
+            location: recorded.location.clone().unwrap_or_default(),
+            etag: recorded.etag,
+            replayed: true,
+        })
+    }
+}
+
+/// The earlier answer to this request, if it was made before with the same key.
+async fn earlier(app: &App, idem: Option<&Idempotency>) -> Result<Option<Created>, ApiError> {
+    let Some(idem) = idem else {
+        return Ok(None);
+    };
+    match app
+        .store
+        .idempotency_record(idem, Utc::now().timestamp())
+        .await?
+    {
+        Some(recorded) => Created::replay(idem, &recorded).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub async fn create_ticket(
+    app: &App,
+    caller: &Caller,
+    mut input: CreateTicket,
+    idem: Option<Idempotency>,
+) -> Result<Created, ApiError> {
+    if input.client.is_some() && !caller.is_agent() {
+        return Err(ApiError::Forbidden(
+            "only agents may open a ticket for another client".into(),
+        ));
+    }
+    if let Some(replay) = earlier(app, idem.as_ref()).await? {
+        return Ok(replay);
+    }
+    let bytes = check_ticket_bytes(0, &input.attachments)?;
+    let at = now();
+    let kind = if caller.is_agent() {
+        ThreadType::Agent
+    } else {
+        ThreadType::User
+    };
+    let first = Thread::new(&caller.sub, input.description.clone(), kind, false, &at);
+    let client = input.client.clone().unwrap_or_else(|| caller.sub.clone());
+    let decls = std::mem::take(&mut input.attachments);
+    let mut ticket = Ticket::open(input, client, &at);
+    ticket.attachment_bytes = bytes;
+    let attachments: Vec<Attachment> = decls
+        .into_iter()
+        .map(|d| Attachment::new(&ticket.id, &first, d))
+        .collect();
+    let uploads = uploads(app, &attachments).await?;
+    let record = TicketRecord {
+        ticket,
+        threads: vec![first],
+        attachments,
+    };
+    // The answer is known before the write, so its replay can be written with it.
+    let created = Created::new(
+        render(app, &record, caller, &uploads).await?,
+        format!("/v2/support-tickets/{}", record.ticket.id),
+        Some(record.ticket.version),
+    );
+    let recorded = created.record_for(idem.as_ref());
+    let pair = idem.as_ref().zip(recorded.as_ref());
+    match app
+        .store
+        .create(
+            &record.ticket,
+            &record.threads[0],
+            &record.attachments,
+            pair,
+        )
+        .await
+    {
+        Ok(()) => Ok(created),
+        Err(WriteError::Failed(e)) => Err(e),
+        Err(WriteError::Duplicate) => replay_after_race(app, idem.as_ref()).await,
+        // A fresh UUIDv7 cannot collide; a cancelled create is DynamoDB contention.
+        Err(WriteError::Changed | WriteError::Contended) => Err(ApiError::Throttled),
+    }
+}
+
+/// Another try of the same request wrote first: answer what it answered.
+async fn replay_after_race(app: &App, idem: Option<&Idempotency>) -> Result<Created, ApiError> {
+    earlier(app, idem)
+        .await?
+        .ok_or_else(|| ApiError::Internal("idempotency record vanished".into()))
+}
+
+async fn visible_record(app: &App, caller: &Caller, id: &str) -> Result<TicketRecord, ApiError> {
+    app.store
+        .ticket_record(id)
+        .await?
+        .filter(|r| r.ticket.visible_to(caller))
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn get_ticket(app: &App, caller: &Caller, id: &str) -> Result<(Ticket, Value), ApiError> {
+    let record = visible_record(app, caller, id).await?;
+    let body = render(app, &record, caller, &HashMap::new()).await?;
+    Ok((record.ticket, body))
+}
+
+/// What a new thread does to its ticket, decided from the ticket as read.
+#[derive(Debug)]
+pub struct ThreadPlan {
+    pub thread: Thread,
+    pub attachments: Vec<Attachment>,
+    pub attachment_bytes: u64,
+    /// The system thread recording a reopen by the customer's reply.
+    pub reopen: Option<Thread>,
+    pub first_response: bool,
+    pub after: Ticket,
+}
+
+pub fn plan_thread(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &AddThread,
+    at: &str,
+) -> Result<ThreadPlan, ApiError> {
+    if input.internal && !caller.is_agent() {
+        return Err(ApiError::Forbidden(
+            "only agents may write internal notes".into(),
+        ));
+    }
+    if ticket.status == Status::Closed {
+        return Err(ApiError::TicketClosed);
+    }
+    let attachment_bytes = check_ticket_bytes(ticket.attachment_bytes, &input.attachments)?;
+    let kind = if caller.is_agent() {
+        ThreadType::Agent
+    } else {
+        ThreadType::User
+    };
+    let thread = Thread::new(&caller.sub, input.message.clone(), kind, input.internal, at);
+    let attachments = input
+        .attachments
+        .iter()
+        .map(|d| Attachment::new(&ticket.id, &thread, d.clone()))
+        .collect();
+    let mut after = ticket.clone();
+    after.updated_at = at.to_owned();
+    let reopen = (!caller.is_agent() && reopens_on_customer_reply(ticket.status)).then(|| {
+        after.apply_status(Status::Open, None, at);
+        Thread::new(
+            &caller.sub,
+            format!(
+                "{} (customer replied)",
+                status_message(ticket.status, Status::Open, None)
+            ),
+            ThreadType::System,
+            false,
+            at,
+        )
+    });
+    Ok(ThreadPlan {
+        first_response: caller.is_agent() && !input.internal && ticket.first_response_at.is_none(),
+        thread,
+        attachments,
+        attachment_bytes,
+        reopen,
+        after,
+    })
+}
+
+/// Adds a thread; concurrent threads on one ticket all land (counts are added, not set), and a
+/// status that moved meanwhile is re-read and decided again.
+pub async fn add_thread(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    input: AddThread,
+    idem: Option<Idempotency>,
+) -> Result<Created, ApiError> {
+    if input.internal && !caller.is_agent() {
+        return Err(ApiError::Forbidden(
+            "only agents may write internal notes".into(),
+        ));
+    }
+    // Keys are per caller and ticket: an earlier answer is the caller's own, checked once.
+    if let Some(replay) = earlier(app, idem.as_ref()).await? {
+        return Ok(replay);
+    }
+    for attempt in 0..WRITE_ATTEMPTS {
+        let ticket = app
+            .store
+            .ticket(id)
+            .await?
+            .filter(|t| t.visible_to(caller))
+            .ok_or(ApiError::NotFound)?;
+        let at = now();
+        let mut plan = plan_thread(&ticket, caller, &input, &at)?;
+        let uploads = uploads(app, &plan.attachments).await?;
+        for a in &plan.attachments {
+            plan.thread
+                .attachments
+                .push(a.to_json(None, uploads.get(&a.id)));
+        }
+        let created = Created::new(
+            plan.thread.to_json(),
+            format!("/v2/support-tickets/{id}"),
+            None,
+        );
+        let recorded = created.record_for(idem.as_ref());
+        let public = i64::from(!plan.thread.internal) + i64::from(plan.reopen.is_some());
+        let all = 1 + i64::from(plan.reopen.is_some());
+        let fields: &[&str] = if plan.reopen.is_some() {
+            STATUS_FIELDS
+        } else {
+            &["updatedAt"]
+        };
+        let write = TicketWrite {
+            after: &plan.after,
+            fields,
+            threads: (all, public),
+            first_response: plan.first_response.then_some(at.as_str()),
+            expect_status: ticket.status,
+            expect_version: None,
+            attachment_bytes: plan.attachment_bytes,
+        };
+        let mut threads = vec![&plan.thread];
+        threads.extend(plan.reopen.as_ref());
+        let pair = idem.as_ref().zip(recorded.as_ref());
+        let written = app
+            .store
+            .update(
+                &write,
+                &threads,
+                &plan.attachments,
+                Some(ticket.status),
+                pair,
+            )
+            .await;
+        match written {
+            Ok(()) => return Ok(created),
+            Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Duplicate) => return replay_after_race(app, idem.as_ref()).await,
+            // The status or the attachment total moved: decide again from a fresh read.
+            Err(WriteError::Changed) => continue,
+            Err(WriteError::Contended) => back_off(attempt).await,
+        }
+    }
+    Err(ApiError::Conflict)
+}
+
+/// Changes the status. The write holds only if the ticket still has the version it was
+/// decided on; when another request got there first, a status that moved meanwhile means
+/// this request lost a race (409), anything else (a new thread) is decided again.
+pub async fn change_status(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    input: ChangeStatus,
+    if_match: Option<u64>,
+) -> Result<(Ticket, Value), ApiError> {
+    let mut first_seen: Option<Status> = None;
+    change_on_version(app, caller, id, if_match, |ticket, at| {
+        match first_seen {
+            None => first_seen = Some(ticket.status),
+            Some(seen) if seen != ticket.status => return Err(ApiError::Conflict),
+            Some(_) => {}
+        }
+        let StatusChange::Move { from, to } =
+            decide_status_change(caller, ticket.status, input.status)?
+        else {
+            return Ok(None);
+        };
+        let mut after = ticket.clone();
+        after.apply_status(to, input.resolution.clone(), at);
+        let message = status_message(from, to, after.resolution.as_deref());
+        Ok(Some(VersionedChange {
+            after,
+            notes: vec![Thread::new(
+                &caller.sub,
+                message,
+                ThreadType::System,
+                false,
+                at,
+            )],
+            fields: STATUS_FIELDS,
+            status_from: Some(from),
+        }))
+    })
+    .await
+}
+
+/// A change decided on one read of a ticket: the ticket after it, the system threads that
+/// record it, the fields it writes, and the status it leaves (for the counters).
+struct VersionedChange {
+    after: Ticket,
+    notes: Vec<Thread>,
+    fields: &'static [&'static str],
+    status_from: Option<Status>,
+}
+
+/// Reads the ticket, lets `decide` make the change (`None`: nothing to change, answer the
+/// ticket as it is), and writes it only on the version read. With `If-Match`, a version that
+/// differs at the first read is 412 and one that moves before the write is 409; without it,
+/// the change is decided again on a fresh read.
+async fn change_on_version(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    if_match: Option<u64>,
+    mut decide: impl FnMut(&Ticket, &str) -> Result<Option<VersionedChange>, ApiError>,
+) -> Result<(Ticket, Value), ApiError> {
+    for attempt in 0..WRITE_ATTEMPTS {
+        let mut record = visible_record(app, caller, id).await?;
+        let ticket = record.ticket.clone();
+        if attempt == 0 && if_match.is_some_and(|v| v != ticket.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let at = now();
+        let Some(mut change) = decide(&ticket, &at)? else {
+            let body = render(app, &record, caller, &HashMap::new()).await?;
+            return Ok((ticket, body));
+        };
+        let added = change.notes.len() as u32;
+        change.after.updated_at = at.clone();
+        change.after.version = ticket.version + 1;
+        change.after.thread_count = ticket.thread_count + added;
+        change.after.public_thread_count = ticket.public_thread_count + added;
+        let write = TicketWrite {
+            after: &change.after,
+            fields: change.fields,
+            threads: (i64::from(added), i64::from(added)),
+            first_response: None,
+            expect_status: ticket.status,
+            expect_version: Some(ticket.version),
+            attachment_bytes: 0,
+        };
+        let notes: Vec<&Thread> = change.notes.iter().collect();
+        match app
+            .store
+            .update(&write, &notes, &[], change.status_from, None)
+            .await
+        {
+            Ok(()) => {
+                record.threads.extend(change.notes);
+                record.ticket = change.after;
+                let body = render(app, &record, caller, &HashMap::new()).await?;
+                return Ok((record.ticket, body));
+            }
+            Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
+            Err(WriteError::Changed) => continue,
+            Err(WriteError::Contended) => back_off(attempt).await,
+            Err(WriteError::Duplicate) => return Err(no_idempotency_here()),
+        }
+    }
+    Err(ApiError::Conflict)
+}
+
+/// The ticket fields an update writes.
+const UPDATE_FIELDS: &[&str] = &[
+    "assignedTo",
+    "priority",
+    "category",
+    "tags",
+    "title",
+    "updatedAt",
+];
+
+/// Applies an agent's update to a copy of the ticket: the ticket after it, and the system
+/// threads that record assignment and priority changes. `None` when nothing changes.
+pub fn plan_update(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &UpdateTicket,
+    at: &str,
+) -> Option<(Ticket, Vec<Thread>)> {
+    let mut after = ticket.clone();
+    let mut notes = Vec::new();
+    let system = |message: String| Thread::new(&caller.sub, message, ThreadType::System, false, at);
+    if let Some(to) = &input.assigned_to {
+        if *to != ticket.assigned_to {
+            notes.push(system(assignment_message(
+                ticket.assigned_to.as_deref(),
+                to.as_deref(),
+                &caller.sub,
+            )));
+            after.assigned_to = to.clone();
+        }
+    }
+    if let Some(p) = input.priority.filter(|p| *p != ticket.priority) {
+        notes.push(system(priority_message(ticket.priority, p)));
+        after.priority = p;
+    }
+    if let Some(c) = input.category {
+        after.category = c;
+    }
+    if let Some(tags) = &input.tags {
+        after.tags = tags.clone();
+    }
+    if let Some(title) = &input.title {
+        after.title = title.clone();
+    }
+    if after == *ticket {
+        return None;
+    }
+    Some((after, notes))
+}
+
+/// Updates assignment, priority, category, tags or title (agents only). Like a status change,
+/// the write holds only on the version it was decided on.
+pub async fn update_ticket(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    input: UpdateTicket,
+    if_match: Option<u64>,
+) -> Result<(Ticket, Value), ApiError> {
+    if !caller.is_agent() {
+        return Err(ApiError::Forbidden("only agents may update tickets".into()));
+    }
+    change_on_version(app, caller, id, if_match, |ticket, at| {
+        if ticket.status == Status::Closed {
+            return Err(ApiError::TicketClosed);
+        }
+        Ok(
+            plan_update(ticket, caller, &input, at).map(|(after, notes)| VersionedChange {
+                after,
+                notes,
+                fields: UPDATE_FIELDS,
+                status_from: None,
+            }),
+        )
+    })
+    .await
+}
+
+/// Checks an object that arrived in the bucket against its declaration: `uploaded` when it has
+/// the declared size and type, otherwise deleted and `rejected`. Safe to run more than once for
+/// the same object (S3 delivers events at least once). Keys this service did not issue are
+/// deleted: only presigned uploads may write under `tickets/`.
+pub async fn confirm_upload(app: &App, key: &str) -> Result<Option<AttachmentStatus>, ApiError> {
+    let files = app.files()?;
+    let ids = key
+        .strip_prefix("tickets/")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(t, a)| is_valid_id(t) && is_valid_id(a));
+    let Some((ticket_id, attachment_id)) = ids else {
+        tracing::warn!(key, "object outside the attachment key scheme; deleting");
+        files.delete(key).await?;
+        return Ok(None);
+    };
+    let Some(attachment) = app.store.attachment(ticket_id, attachment_id).await? else {
+        tracing::warn!(key, "object without an attachment record; deleting");
+        files.delete(key).await?;
+        return Ok(None);
+    };
+    if attachment.status != AttachmentStatus::Pending {
+        return Ok(Some(attachment.status));
+    }
+    let Some(stored) = files.stored(key).await? else {
+        return Ok(Some(AttachmentStatus::Pending));
+    };
+    let matches = stored.size == attachment.size
+        && stored
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(&attachment.content_type));
+    let status = if matches {
+        AttachmentStatus::Uploaded
+    } else {
+        tracing::info!(
+            key,
+            declared = attachment.size,
+            stored = stored.size,
+            "upload does not match its declaration; deleting"
+        );
+        files.delete(key).await?;
+        AttachmentStatus::Rejected
+    };
+    app.store.settle_attachment(&attachment, status).await?;
+    Ok(Some(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::model::{Category, Priority};
+
+    fn ticket(status: Status) -> Ticket {
+        let input = CreateTicket {
+            title: "t".into(),
+            description: "d".into(),
+            priority: Priority::Medium,
+            category: Category::General,
+            tags: vec![],
+            client: None,
+            attachments: vec![],
+        };
+        let mut t = Ticket::open(input, "alice".into(), "2026-11-25T00:00:00.000Z");
+        t.status = status;
+        if status == Status::Resolved {
+            t.resolution = Some("fixed".into());
+            t.resolved_at = Some(t.created_at.clone());
+        }
+        t
+    }
+
+    fn alice() -> Caller {
+        Caller {
+            sub: "alice".into(),
+            role: Role::Customer,
+        }
+    }
+
+    fn agent() -> Caller {
+        Caller {
+            sub: "agent-7".into(),
+            role: Role::Agent,
+        }
+    }
+
+    fn reply(internal: bool) -> AddThread {
+        AddThread {
+            message: "hello".into(),
+            internal,
+            attachments: vec![],
+        }
+    }
+
+    const AT: &str = "2026-11-26T00:00:00.000Z";
+
+    #[test]
+    fn a_customer_reply_reopens_pending_and_resolved_tickets() {
+        for status in [Status::Pending, Status::Resolved] {
+            let plan = plan_thread(&ticket(status), &alice(), &reply(false), AT).unwrap();
+            assert_eq!(plan.thread.kind, ThreadType::User);
+            let system = plan.reopen.expect("a system thread");
+            assert_eq!(system.kind, ThreadType::System);
+            assert!(system
+                .message
+                .starts_with(&format!("Status changed from {status} to open")));
+            assert_eq!(plan.after.status, Status::Open);
+            assert_eq!(plan.after.resolved_at, None);
+            assert_eq!(plan.after.resolution, None);
+        }
+        for status in [Status::Open, Status::InProgress] {
+            let plan = plan_thread(&ticket(status), &alice(), &reply(false), AT).unwrap();
+            assert!(plan.reopen.is_none());
+            assert_eq!(plan.after.status, status);
+        }
+        let plan = plan_thread(&ticket(Status::Pending), &agent(), &reply(false), AT).unwrap();
+        assert!(plan.reopen.is_none(), "agents' replies do not reopen");
+    }
+
+    #[test]
+    fn first_response_is_the_first_public_agent_thread() {
+        let t = ticket(Status::Open);
+        assert!(
+            plan_thread(&t, &agent(), &reply(false), AT)
+                .unwrap()
+                .first_response
+        );
+        assert!(
+            !plan_thread(&t, &agent(), &reply(true), AT)
+                .unwrap()
+                .first_response
+        );
+        assert!(
+            !plan_thread(&t, &alice(), &reply(false), AT)
+                .unwrap()
+                .first_response
+        );
+        let mut answered = t.clone();
+        answered.first_response_at = Some(AT.into());
+        assert!(
+            !plan_thread(&answered, &agent(), &reply(false), AT)
+                .unwrap()
+                .first_response
+        );
+    }
+
+    #[test]
+    fn closed_tickets_take_no_threads_and_customers_no_internal_notes() {
+        assert_eq!(
+            plan_thread(&ticket(Status::Closed), &agent(), &reply(false), AT).unwrap_err(),
+            ApiError::TicketClosed
+        );
+        assert!(matches!(
+            plan_thread(&ticket(Status::Open), &alice(), &reply(true), AT),
+            Err(ApiError::Forbidden(_))
+        ));
+    }
+
+    #[test]
+    fn status_fields_follow_the_contract() {
+        let mut t = ticket(Status::Open);
+        t.resolution = None;
+        t.resolved_at = None;
+        t.apply_status(Status::Resolved, Some("done".into()), AT);
+        assert_eq!(
+            (t.resolved_at.as_deref(), t.resolution.as_deref()),
+            (Some(AT), Some("done"))
+        );
+        t.apply_status(Status::Open, None, AT);
+        assert_eq!(
+            (t.resolved_at.as_deref(), t.resolution.as_deref()),
+            (None, None)
+        );
+        t.apply_status(Status::Closed, None, AT);
+        assert_eq!(t.closed_at.as_deref(), Some(AT));
+        assert_eq!(t.updated_at, AT);
+    }
+}

@@ -1,0 +1,348 @@
+"""`make bench`: each function's release binary run against a local Lambda Runtime API (this
+file), with moto as DynamoDB and S3. Reports per function: binary and zip size, cold start
+(process start to first response, median of COLD_STARTS), init and per-invocation work in
+instructions (callgrind: stable on a noisy machine), peak RSS over a burst of WARM invocations,
+and warm latency (median, p99). Writes target/bench/results.json and results.md.
+
+Run by tools/bench.sh, which builds the binaries and starts moto; not meant to be run alone."""
+
+import http.server
+import json
+import os
+import pathlib
+import queue
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+HOST_DIR = ROOT / "target" / "lambda-host"
+ARM_DIR = ROOT / "target" / "lambda"
+OUT = ROOT / "target" / "bench"
+COLD_STARTS = int(os.environ.get("COLD_STARTS", "25"))
+WARM = int(os.environ.get("WARM", "1000"))
+CALLGRIND_WARM = int(os.environ.get("CALLGRIND_WARM", "50"))
+FUNCTIONS = ["create-ticket", "get-ticket", "list-tickets", "add-thread", "update-status",
+             "update-ticket", "confirm-attachment", "escalate-tickets"]
+CUSTOMER = {"sub": "bench-customer"}
+AGENT = {"sub": "bench-agent", "cognito:groups": "[agents]"}
+
+
+class RuntimeApi:
+    """The Lambda Runtime API (2018-06-01) for one function process at a time: hands out the
+    queued events on /next and records when each answer arrives."""
+
+    def __init__(self):
+        self.events = queue.Queue()
+        self.answers = queue.Queue()
+        self.nexts = queue.Queue()
+        self.handed = {}
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    return self.reply(404, b"{}")
+                api.nexts.put(time.perf_counter())
+                event = api.events.get()
+                if event is None:  # the harness is done with this process
+                    self.close_connection = True
+                    return self.reply(500, b'{"errorMessage":"stop"}')
+                request_id = str(uuid.uuid4())
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn",
+                                 "arn:aws:lambda:us-east-1:123456789012:function:bench")
+                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+                self.end_headers()
+                api.handed[request_id] = time.perf_counter()
+                self.wfile.write(body)
+                self.wfile.flush()
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                now = time.perf_counter()
+                m = re.search(r"/runtime/invocation/([^/]+)/(response|error)$", self.path)
+                if m:
+                    api.answers.put((now, api.handed.pop(m.group(1), now), m.group(2), body))
+                elif self.path.endswith("/runtime/init/error"):
+                    api.answers.put((now, now, "init-error", body))
+                self.reply(202, b'{"status":"OK"}')
+
+            def reply(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def drain(self):
+        for q in (self.events, self.answers, self.nexts):
+            while not q.empty():
+                q.get_nowait()
+        self.handed.clear()
+
+    def answer(self, timeout=30):
+        at, handed, kind, body = self.answers.get(timeout=timeout)
+        if kind != "response":
+            raise RuntimeError(f"function answered {kind}: {body[:300]!r}")
+        return at, handed, json.loads(body)
+
+
+def function_env(api, name):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_LAMBDA")}
+    env.update({
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "CURSOR_SECRET": "bench-cursor-secret-0123456789",
+        "AUTH_MODE": "apigateway",
+    })
+    return env
+
+
+def start(api, name, prefix=()):
+    log = open(OUT / f"{name}.log", "ab")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*prefix, str(HOST_DIR / name / "bootstrap")], env=function_env(api, name),
+                            stdout=log, stderr=subprocess.STDOUT)
+    return proc, t0
+
+
+def stop(proc):
+    proc.kill()
+    proc.wait()
+
+
+def with_claims(event, claims, ticket_id=None, body=None):
+    e = json.loads(json.dumps(event))
+    e["requestContext"]["authorizer"]["jwt"]["claims"] = {
+        "iss": "https://cognito-idp.us-east-1.amazonaws.com/bench", "exp": "1893456000", **claims}
+    e["headers"] = {k: v for k, v in e["headers"].items() if k not in ("idempotency-key", "if-match")}
+    if ticket_id:
+        for key in ("rawPath",):
+            e[key] = re.sub(r"/v2/support-tickets/[^/]+", f"/v2/support-tickets/{ticket_id}", e[key])
+        e["requestContext"]["http"]["path"] = e["rawPath"]
+        e["pathParameters"]["id"] = ticket_id
+    if body is not None:
+        e["body"] = json.dumps(body)
+    return e
+
+
+def sample(name):
+    return json.loads((ROOT / "events" / f"{name}.json").read_text())
+
+
+def invoke_once(api, name, events):
+    """Starts the function, answers `events` in order, returns the answers' bodies."""
+    api.drain()
+    proc, _ = start(api, name)
+    try:
+        out = []
+        for e in events:
+            api.events.put(e)
+            out.append(api.answer()[2])
+        return out
+    finally:
+        stop(proc)
+
+
+def seed(api):
+    """Three tickets of the bench customer (created through create-ticket itself)."""
+    create = with_claims(sample("create-ticket"), CUSTOMER, body={
+        "title": "Benchmark ticket", "description": "Seeded by make bench.", "priority": "medium",
+        "category": "technical"})
+    answers = invoke_once(api, "create-ticket", [create] * 3)
+    ids = []
+    for a in answers:
+        assert a["statusCode"] == 201, a
+        ids.append(json.loads(a["body"])["data"]["_id"])
+    return ids
+
+
+def workloads(ids):
+    """Each function's stream of events; writes alternate so every one changes something."""
+    reading, threads, changing = ids
+    create_body = {"title": "Benchmark ticket", "description": "Created by make bench.",
+                   "priority": "low", "category": "general",
+                   "attachments": [{"filename": "trace.log", "size": 2048, "type": "text/plain"}]}
+    return {
+        "create-ticket": [with_claims(sample("create-ticket"), CUSTOMER, body=create_body)],
+        "get-ticket": [with_claims(sample("get-ticket"), CUSTOMER, reading)],
+        "list-tickets": [with_claims(sample("list-tickets"), CUSTOMER)],
+        "add-thread": [with_claims(sample("add-thread"), CUSTOMER, threads,
+                                   body={"message": "One more detail from the benchmark."})],
+        "update-status": [with_claims(sample("update-status"), AGENT, changing, body={"status": s})
+                          for s in ("in_progress", "pending")],
+        "update-ticket": [with_claims(sample("update-ticket"), AGENT, changing, body={"priority": p})
+                          for p in ("high", "low")],
+        "confirm-attachment": [sample("confirm-attachment")],
+        "escalate-tickets": [sample("escalate-tickets")],
+    }
+
+
+def ok_answer(name, answer):
+    if "statusCode" in answer:
+        assert answer["statusCode"] < 300, (name, answer)
+
+
+def cold_starts(api, name, events):
+    inits, firsts = [], []
+    for i in range(COLD_STARTS):
+        api.drain()
+        proc, t0 = start(api, name)
+        try:
+            t_next = api.nexts.get(timeout=30)
+            api.events.put(events[i % len(events)])
+            at, _, answer = api.answer()
+            ok_answer(name, answer)
+        finally:
+            stop(proc)
+        inits.append((t_next - t0) * 1000)
+        firsts.append((at - t0) * 1000)
+    return {"init_ms_median": statistics.median(inits), "cold_start_ms_median": statistics.median(firsts),
+            "cold_start_ms_min": min(firsts), "cold_start_ms_max": max(firsts)}
+
+
+def status_kib(pid, field):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def warm_burst(api, name, events):
+    api.drain()
+    proc, _ = start(api, name)
+    try:
+        api.events.put(events[0])
+        ok_answer(name, api.answer()[2])
+        for i in range(WARM):
+            api.events.put(events[i % len(events)])
+        latencies = []
+        for _ in range(WARM):
+            at, handed, answer = api.answer()
+            ok_answer(name, answer)
+            latencies.append((at - handed) * 1000)
+        api.nexts.get(timeout=30)
+        peak = status_kib(proc.pid, "VmHWM")
+    finally:
+        stop(proc)
+    latencies.sort()
+    return {"warm_ms_median": statistics.median(latencies),
+            "warm_ms_p99": latencies[int(len(latencies) * 0.99) - 1],
+            "peak_rss_mib": peak / 1024}
+
+
+def instructions(api, name, events, answered):
+    """Instructions (callgrind) from process start until it asks for the event after
+    `answered` answers; then it is stopped with SIGTERM, which callgrind survives to write its
+    totals."""
+    api.drain()
+    out = OUT / f"callgrind.{name}.{answered}.out"
+    proc, _ = start(api, name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+    try:
+        api.nexts.get(timeout=300)
+        for i in range(answered):
+            api.events.put(events[i % len(events)])
+            ok_answer(name, api.answer(timeout=300)[2])
+            api.nexts.get(timeout=300)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    text = out.read_text(errors="replace")
+    m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    if not m:
+        raise RuntimeError(f"no totals in {out}")
+    return int(m.group(1))
+
+
+def size(path):
+    return path.stat().st_size if path.exists() else None
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    for f in OUT.glob("*.log"):
+        f.unlink()
+    api = RuntimeApi()
+    ids = seed(api)
+    loads = workloads(ids)
+    results = {}
+    only = sys.argv[1:] or FUNCTIONS
+    for name in only:
+        print(f"[bench] {name}", file=sys.stderr, flush=True)
+        r = {
+            "binary_bytes_arm64": size(ARM_DIR / name / "bootstrap"),
+            "zip_bytes_arm64": size(ARM_DIR / name / "bootstrap.zip"),
+            "binary_bytes_host": size(HOST_DIR / name / "bootstrap"),
+        }
+        r.update(cold_starts(api, name, loads[name]))
+        r.update(warm_burst(api, name, loads[name]))
+        if os.environ.get("CALLGRIND", "1") == "1":
+            init = instructions(api, name, loads[name], 0)
+            first = instructions(api, name, loads[name], 1)
+            warm = instructions(api, name, loads[name], 1 + CALLGRIND_WARM)
+            r.update({"init_instructions": init, "first_invocation_instructions": first - init,
+                      "warm_invocation_instructions": (warm - first) // CALLGRIND_WARM})
+        results[name] = r
+        print(f"[bench] {name}: {json.dumps(r)}", file=sys.stderr, flush=True)
+    machine = {
+        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+        "cores": os.cpu_count(),
+        "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    (OUT / "results.json").write_text(json.dumps({"machine": machine, "functions": results}, indent=1))
+    (OUT / "results.md").write_text(table(results, machine))
+    print(table(results, machine))
+
+
+def mb(n):
+    return f"{n / 1e6:.2f}" if n else "n/a"
+
+
+def table(results, machine):
+    lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['rustc']}, {machine['date']}.",
+             "",
+             "| function | arm64 binary MB | arm64 zip MB | host binary MB | cold start ms (median) | init ms | init instr. (M) | 1st invocation instr. (M) | warm invocation instr. (k) | peak RSS MiB | warm ms median | warm ms p99 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append("| {} | {} | {} | {} | {:.1f} | {:.1f} | {} | {} | {} | {:.1f} | {:.2f} | {:.2f} |".format(
+            name, mb(r["binary_bytes_arm64"]), mb(r["zip_bytes_arm64"]), mb(r["binary_bytes_host"]),
+            r["cold_start_ms_median"], r["init_ms_median"],
+            f"{r['init_instructions'] / 1e6:.1f}" if "init_instructions" in r else "n/a",
+            f"{r['first_invocation_instructions'] / 1e6:.1f}" if "init_instructions" in r else "n/a",
+            f"{r['warm_invocation_instructions'] / 1e3:.0f}" if "init_instructions" in r else "n/a",
+            r["peak_rss_mib"], r["warm_ms_median"], r["warm_ms_p99"]))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make bench`: release binaries for arm64 (what deploys; sizes) and for this machine (to run),
+# moto on a free port, then tools/bench.py per function, then the local end-to-end latency
+# through the `make dev` stack. Results: target/bench/results.{json,md} and e2e.json.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+cd "$ROOT"
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+command -v valgrind >/dev/null || { log "valgrind is needed for instruction counts: apt-get install valgrind"; exit 1; }
+bash tools/build.sh
+bash tools/build.sh --host
+cargo build --quiet -p tickets-dev
+
+mkdir -p target/bench
+start_moto "$(free_port)" target/bench/moto.log
+export TABLE_NAME="bench-$$" BUCKET_NAME="bench-$$"
+create_table_and_bucket
+python3 tools/bench.py "$@"
+
+log "local end-to-end latency through the make dev stack (cargo lambda watch, debug builds)"
+cargo build --workspace --quiet
+API_PORT=$(free_port)
+start_proxy "$(free_port)" "http://127.0.0.1:$API_PORT" target/bench/proxy.log
+start_api "$API_PORT" target/bench/api.log 4
+API_URL="http://127.0.0.1:$API_PORT" python3 tools/bench_e2e.py
