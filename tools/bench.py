@@ -42,6 +42,8 @@ class RuntimeApi:
         self.answers = queue.Queue()
         self.nexts = queue.Queue()
         self.handed = {}
+        self.waiting = 0
+        self.lock = threading.Lock()
         api = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -54,7 +56,13 @@ class RuntimeApi:
                 if not self.path.endswith("/runtime/invocation/next"):
                     return self.reply(404, b"{}")
                 api.nexts.put(time.perf_counter())
-                event = api.events.get()
+                with api.lock:
+                    api.waiting += 1
+                try:
+                    event = api.events.get()
+                finally:
+                    with api.lock:
+                        api.waiting -= 1
                 if event is None:  # the harness is done with this process
                     self.close_connection = True
                     return self.reply(500, b'{"errorMessage":"stop"}')
@@ -96,7 +104,19 @@ class RuntimeApi:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def release_waiters(self):
+        """After a process is gone, its long-polling /next may still wait here: answer it, so
+        that it cannot take the next process's event."""
+        while True:
+            with self.lock:
+                waiting = self.waiting
+            if not waiting:
+                return
+            self.events.put(None)
+            time.sleep(0.01)
+
     def drain(self):
+        self.release_waiters()
         for q in (self.events, self.answers, self.nexts):
             while not q.empty():
                 q.get_nowait()

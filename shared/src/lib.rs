@@ -11,6 +11,7 @@ pub mod files;
 pub mod http;
 pub mod idempotency;
 pub mod input;
+pub mod logging;
 pub mod model;
 pub mod service;
 pub mod sla;
