@@ -223,5 +223,7 @@ def test_only_functions_that_presign_or_confirm_link_the_s3_client(package, link
     crates = {line.split(" ")[0] for line in out.stdout.splitlines()}
     assert ("aws-sdk-s3" in crates) is links_s3, package
     assert "aws-sdk-dynamodb" in crates
+    # Deployed builds cannot verify local development tokens.
+    assert "jsonwebtoken" not in crates, package
     # One TLS stack: rustls with ring; no OpenSSL, no aws-lc.
     assert not crates & {"openssl", "openssl-sys", "native-tls", "aws-lc-rs", "aws-lc-sys"}, package

@@ -21,6 +21,10 @@ log "format and lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+log "the domain crate as deployed functions build it (no local-auth; with and without files)"
+cargo test -p support-tickets --lib --quiet --no-default-features --features files
+cargo test -p support-tickets --lib --quiet --no-default-features
+
 log "build (once for the whole run)"
 cargo build --workspace --all-targets --quiet
 

@@ -1,10 +1,8 @@
 //! Who is calling: the caller's id and role, from the API Gateway JWT authorizer's verified
 //! claims, or (only when configured so, for local development) from a token verified here.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::error::ApiError;
@@ -38,8 +36,11 @@ pub enum Authenticator {
     /// In AWS: API Gateway verified the token; read the claims it passes on, the groups from
     /// this claim.
     ApiGateway { groups_claim: String },
-    /// Locally: verify `Authorization: Bearer` as HS256 with this secret.
-    LocalHs256(DecodingKey),
+    /// Locally: verify `Authorization: Bearer` as HS256 with this secret. Only in builds with
+    /// the `local-auth` feature (the workspace's debug builds); deployed functions are built
+    /// without it and cannot accept such tokens whatever their environment says.
+    #[cfg(feature = "local-auth")]
+    LocalHs256(crate::local_auth::LocalKey),
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -48,14 +49,16 @@ impl std::fmt::Debug for Authenticator {
             Authenticator::ApiGateway { groups_claim } => {
                 write!(f, "ApiGateway {{ groups_claim: {groups_claim:?} }}")
             }
+            #[cfg(feature = "local-auth")]
             Authenticator::LocalHs256(_) => f.write_str("LocalHs256(<secret>)"),
         }
     }
 }
 
 impl Authenticator {
+    #[cfg(feature = "local-auth")]
     pub fn local(secret: &str) -> Self {
-        Authenticator::LocalHs256(DecodingKey::from_secret(secret.as_bytes()))
+        Authenticator::LocalHs256(crate::local_auth::LocalKey::new(secret))
     }
 
     pub fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
@@ -63,7 +66,8 @@ impl Authenticator {
             Authenticator::ApiGateway { groups_claim } => {
                 caller_from_context(req.request_context_ref(), groups_claim)
             }
-            Authenticator::LocalHs256(key) => caller_from_token(bearer(req)?, key),
+            #[cfg(feature = "local-auth")]
+            Authenticator::LocalHs256(key) => key.caller(req),
         }
     }
 }
@@ -85,7 +89,7 @@ fn caller_from_context(
     caller_from_claims(sub, claims.get(groups_claim).map(String::as_str))
 }
 
-fn caller_from_claims(sub: &str, groups: Option<&str>) -> Result<Caller, ApiError> {
+pub(crate) fn caller_from_claims(sub: &str, groups: Option<&str>) -> Result<Caller, ApiError> {
     let sub = sub.trim();
     if sub.is_empty() || sub.chars().any(char::is_control) || sub.len() > 256 {
         return Err(ApiError::Unauthorized);
@@ -116,65 +120,9 @@ pub fn parse_groups(raw: &str) -> Vec<String> {
         .collect()
 }
 
-fn bearer(req: &Request) -> Result<&str, ApiError> {
-    let value = req
-        .headers()
-        .get(lambda_http::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::Unauthorized)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::Unauthorized);
-    }
-    Ok(token.trim())
-}
-
-#[derive(Deserialize)]
-struct LocalClaims {
-    sub: String,
-    #[serde(rename = "cognito:groups", default)]
-    groups: Option<serde_json::Value>,
-}
-
-fn caller_from_token(token: &str, key: &DecodingKey) -> Result<Caller, ApiError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp", "sub"]);
-    validation.leeway = 0;
-    let data = jsonwebtoken::decode::<LocalClaims>(token, key, &validation)
-        .map_err(|_| ApiError::Unauthorized)?;
-    let groups = match data.claims.groups {
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(list @ serde_json::Value::Array(_)) => Some(list.to_string()),
-        _ => None,
-    };
-    caller_from_claims(&data.claims.sub, groups.as_deref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{encode, EncodingKey, Header};
-    use serde_json::json;
-
-    const SECRET: &str = "test-secret";
-
-    fn token(claims: serde_json::Value, secret: &str) -> String {
-        encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )
-        .unwrap()
-    }
-
-    fn later() -> i64 {
-        chrono::Utc::now().timestamp() + 600
-    }
-
-    fn local() -> DecodingKey {
-        DecodingKey::from_secret(SECRET.as_bytes())
-    }
-
     #[test]
     fn groups_in_every_shape() {
         for raw in [
@@ -187,49 +135,6 @@ mod tests {
             assert!(parse_groups(raw).contains(&"agents".to_string()), "{raw}");
         }
         assert!(!parse_groups("agents-lite").contains(&"agents".to_string()));
-    }
-
-    #[test]
-    fn a_valid_local_token_names_the_caller_and_role() {
-        let t = token(
-            json!({"sub": "bob", "exp": later(), "cognito:groups": ["agents"]}),
-            SECRET,
-        );
-        let c = caller_from_token(&t, &local()).unwrap();
-        assert_eq!(
-            c,
-            Caller {
-                sub: "bob".into(),
-                role: Role::Agent
-            }
-        );
-        let t = token(json!({"sub": "alice", "exp": later()}), SECRET);
-        assert_eq!(
-            caller_from_token(&t, &local()).unwrap().role,
-            Role::Customer
-        );
-    }
-
-    #[test]
-    fn bad_local_tokens_are_unauthorized() {
-        let past = chrono::Utc::now().timestamp() - 10;
-        let cases = [
-            token(json!({"sub": "a", "exp": past}), SECRET),
-            token(json!({"sub": "a", "exp": later()}), "another-key"),
-            token(json!({"exp": later()}), SECRET),
-            token(json!({"sub": "a"}), SECRET),
-            token(json!({"sub": "", "exp": later()}), SECRET),
-            "not.a.token".to_string(),
-            // alg none: header {"alg":"none"}, no signature
-            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.".into(),
-        ];
-        for t in cases {
-            assert_eq!(
-                caller_from_token(&t, &local()),
-                Err(ApiError::Unauthorized),
-                "{t}"
-            );
-        }
     }
 
     #[test]

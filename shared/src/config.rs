@@ -52,8 +52,7 @@ impl Config {
             }
         };
         let authenticator = if local {
-            let secret = get("LOCAL_JWT_SECRET").filter(|s| !s.is_empty());
-            Authenticator::local(secret.as_deref().unwrap_or(LOCAL_JWT_SECRET_DEFAULT))
+            local_authenticator(&get)?
         } else {
             let groups_claim = get("GROUPS_CLAIM").filter(|c| !c.trim().is_empty());
             Authenticator::ApiGateway {
@@ -98,6 +97,26 @@ impl Config {
     }
 }
 
+#[cfg(feature = "local-auth")]
+fn local_authenticator(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Authenticator, ConfigError> {
+    let secret = get("LOCAL_JWT_SECRET").filter(|s| !s.is_empty());
+    Ok(Authenticator::local(
+        secret.as_deref().unwrap_or(LOCAL_JWT_SECRET_DEFAULT),
+    ))
+}
+
+#[cfg(not(feature = "local-auth"))]
+fn local_authenticator(_: &impl Fn(&str) -> Option<String>) -> Result<Authenticator, ConfigError> {
+    Err(ConfigError::Invalid(
+        "AUTH_MODE",
+        "local token verification is not in this build (deployed functions are built without \
+         the local-auth feature)"
+            .into(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +156,14 @@ mod tests {
         );
     }
 
+    #[cfg(not(feature = "local-auth"))]
+    #[test]
+    fn deployed_builds_refuse_local_mode() {
+        let err = config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "local")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid("AUTH_MODE", _)), "{err}");
+    }
+
+    #[cfg(feature = "local-auth")]
     #[test]
     fn local_mode_is_explicit() {
         let c = config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "local")]).unwrap();

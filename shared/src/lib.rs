@@ -11,6 +11,8 @@ pub mod files;
 pub mod http;
 pub mod idempotency;
 pub mod input;
+#[cfg(feature = "local-auth")]
+pub mod local_auth;
 pub mod logging;
 pub mod model;
 pub mod service;
