@@ -21,9 +21,9 @@ import time
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-HOST_DIR = ROOT / "target" / "lambda-host"
+HOST_DIR = pathlib.Path(os.environ.get("BENCH_HOST_DIR", ROOT / "target" / "lambda-host"))
 ARM_DIR = ROOT / "target" / "lambda"
-OUT = ROOT / "target" / "bench"
+OUT = pathlib.Path(os.environ.get("BENCH_OUT", ROOT / "target" / "bench"))
 COLD_STARTS = int(os.environ.get("COLD_STARTS", "25"))
 WARM = int(os.environ.get("WARM", "1000"))
 CALLGRIND_WARM = int(os.environ.get("CALLGRIND_WARM", "50"))
@@ -93,11 +93,14 @@ class RuntimeApi:
                 self.reply(202, b'{"status":"OK"}')
 
             def reply(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a stopped process's poll
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
