@@ -121,6 +121,12 @@ class RuntimeApi:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def close(self):
+        """Stops serving; a poll still waiting here gets an answer and goes."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.release_waiters()
+
     def release_waiters(self):
         """After a process is gone, its long-polling /next may still wait here: answer it, so
         that it cannot take the next process's event."""
@@ -194,9 +200,9 @@ def sample(name):
     return json.loads((ROOT / "events" / f"{name}.json").read_text())
 
 
-def invoke_once(api, name, events):
+def invoke_once(name, events):
     """Starts the function, answers `events` in order, returns the answers' bodies."""
-    api.drain()
+    api = RuntimeApi()
     proc, _ = start(api, name)
     try:
         out = []
@@ -206,6 +212,7 @@ def invoke_once(api, name, events):
         return out
     finally:
         stop(proc)
+        api.close()
 
 
 def reset_aws():
@@ -217,12 +224,12 @@ def reset_aws():
         subprocess.run([str(TOOLS), command], check=True, capture_output=True)
 
 
-def seed(api):
+def seed():
     """Three tickets of the bench customer (created through create-ticket itself)."""
     create = with_claims(sample("create-ticket"), CUSTOMER, body={
         "title": "Benchmark ticket", "description": "Seeded by make bench.", "priority": "medium",
         "category": "technical"})
-    answers = invoke_once(api, "create-ticket", [create] * 3)
+    answers = invoke_once("create-ticket", [create] * 3)
     ids = []
     for a in answers:
         assert a["statusCode"] == 201, a
@@ -256,10 +263,10 @@ def ok_answer(name, answer):
         assert answer["statusCode"] < 300, (name, answer)
 
 
-def cold_starts(api, name, events):
+def cold_starts(name, events):
     inits, firsts = [], []
     for i in range(COLD_STARTS):
-        api.drain()
+        api = RuntimeApi()
         proc, t0 = start(api, name)
         try:
             t_next = api.nexts.get(timeout=30)
@@ -268,6 +275,7 @@ def cold_starts(api, name, events):
             ok_answer(name, answer)
         finally:
             stop(proc)
+            api.close()
         inits.append((t_next - t0) * 1000)
         firsts.append((at - t0) * 1000)
     return {"init_ms_median": statistics.median(inits), "cold_start_ms_median": statistics.median(firsts),
@@ -281,10 +289,10 @@ def status_kib(pid, field):
     raise KeyError(field)
 
 
-def warm_burst(api, seeder, name, events):
+def warm_burst(name, events):
     """WARM invocations of one process, one after another, in batches of BATCH (between
     which a growing function's moto is emptied and seeded again)."""
-    api.drain()
+    api = RuntimeApi()
     proc, _ = start(api, name)
     try:
         api.events.put(events[0])
@@ -293,7 +301,7 @@ def warm_burst(api, seeder, name, events):
         for done in range(0, WARM, BATCH):
             if done and name in GROWING:
                 reset_aws()
-                events = workloads(seed(seeder))[name]
+                events = workloads(seed())[name]
             batch = min(BATCH, WARM - done)
             for i in range(batch):
                 api.events.put(events[i % len(events)])
@@ -305,17 +313,18 @@ def warm_burst(api, seeder, name, events):
         peak = status_kib(proc.pid, "VmHWM")
     finally:
         stop(proc)
+        api.close()
     latencies.sort()
     return {"warm_ms_median": statistics.median(latencies),
             "warm_ms_p99": latencies[int(len(latencies) * 0.99) - 1],
             "peak_rss_mib": peak / 1024}
 
 
-def instructions(api, name, events, answered):
+def instructions(name, events, answered):
     """Instructions (callgrind) from process start until it asks for the event after
     `answered` answers; then it is stopped with SIGTERM, which callgrind survives to write its
     totals."""
-    api.drain()
+    api = RuntimeApi()
     out = OUT / f"callgrind.{name}.{answered}.out"
     proc, _ = start(api, name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
     try:
@@ -329,6 +338,7 @@ def instructions(api, name, events, answered):
     finally:
         if proc.poll() is None:
             stop(proc)
+        api.close()
     text = out.read_text(errors="replace")
     m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
     if not m:
@@ -344,27 +354,26 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for f in OUT.glob("*.log"):
         f.unlink()
-    api, seeder = RuntimeApi(), RuntimeApi()
     results = {}
     only = sys.argv[1:] or FUNCTIONS
     for name in only:
         print(f"[bench] {name}", file=sys.stderr, flush=True)
         reset_aws()
-        loads = workloads(seed(seeder))
+        loads = workloads(seed())
         r = {
             "binary_bytes_arm64": size(ARM_DIR / name / "bootstrap"),
             "zip_bytes_arm64": size(ARM_DIR / name / "bootstrap.zip"),
             "binary_bytes_host": size(HOST_DIR / name / "bootstrap"),
         }
-        r.update(cold_starts(api, name, loads[name]))
-        r.update(warm_burst(api, seeder, name, loads[name]))
+        r.update(cold_starts(name, loads[name]))
+        r.update(warm_burst(name, loads[name]))
         if name in GROWING:  # the burst left moto re-seeded: fresh tickets for the next runs
             reset_aws()
-            loads = workloads(seed(seeder))
+            loads = workloads(seed())
         if os.environ.get("CALLGRIND", "1") == "1":
-            init = instructions(api, name, loads[name], 0)
-            first = instructions(api, name, loads[name], 1)
-            warm = instructions(api, name, loads[name], 1 + CALLGRIND_WARM)
+            init = instructions(name, loads[name], 0)
+            first = instructions(name, loads[name], 1)
+            warm = instructions(name, loads[name], 1 + CALLGRIND_WARM)
             r.update({"init_instructions": init, "first_invocation_instructions": first - init,
                       "warm_invocation_instructions": (warm - first) // CALLGRIND_WARM})
         results[name] = r
