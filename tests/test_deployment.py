@@ -3,6 +3,7 @@
 build layout. What needs an AWS account is proven by `make smoke` against a deployment."""
 
 import copy
+import json
 import os
 import pathlib
 import subprocess
@@ -130,7 +131,6 @@ def test_logs_keep_json_for_a_set_time_and_the_api_logs_every_request(cfn):
     [stage] = of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
     logs = stage["Properties"]["AccessLogSettings"]
     assert logs["DestinationArn"] == {"Fn::GetAtt": ["HttpApiAccessLogs", "Arn"]}
-    import json
     fields = json.loads(logs["Format"])
     assert {"requestId", "routeKey", "status", "latencyMs", "integrationError"} <= set(fields)
     assert not any("header" in v or "body" in v.lower() for v in fields.values()), \

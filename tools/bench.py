@@ -138,13 +138,6 @@ class RuntimeApi:
             self.events.put(None)
             time.sleep(0.01)
 
-    def drain(self):
-        self.release_waiters()
-        for q in (self.events, self.answers, self.nexts):
-            while not q.empty():
-                q.get_nowait()
-        self.handed.clear()
-
     def answer(self, timeout=30):
         at, handed, kind, body = self.answers.get(timeout=timeout)
         if kind != "response":
