@@ -180,8 +180,8 @@ def with_claims(event, claims, ticket_id=None, body=None):
         "iss": "https://cognito-idp.us-east-1.amazonaws.com/bench", "exp": "1893456000", **claims}
     e["headers"] = {k: v for k, v in e["headers"].items() if k not in ("idempotency-key", "if-match")}
     if ticket_id:
-        for key in ("rawPath",):
-            e[key] = re.sub(r"/v2/support-tickets/[^/]+", f"/v2/support-tickets/{ticket_id}", e[key])
+        e["rawPath"] = re.sub(r"/v2/support-tickets/[^/]+", f"/v2/support-tickets/{ticket_id}",
+                              e["rawPath"])
         e["requestContext"]["http"]["path"] = e["rawPath"]
         e["pathParameters"]["id"] = ticket_id
     if body is not None:
