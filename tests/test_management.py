@@ -129,3 +129,32 @@ def test_the_due_soon_queue_lists_unanswered_tickets_soonest_first(alice, agent)
     agent.status(high["_id"], "resolved", "Duplicate")
     assert high["_id"] not in [r["_id"] for r in agent.walk(sort="firstResponseDue", client=alice.sub)]
     assert_error(alice.call("GET", params={"sort": "firstResponseDue"}), 403, "FORBIDDEN")
+
+
+def test_the_schedule_escalates_an_overdue_unanswered_ticket_once(api_url, alice):
+    """escalate-tickets through the local stack (so under its own role), at a clock 4 h 1 min
+    ahead: a high ticket unanswered for that long is overdue (first response within 4 h)."""
+    import datetime
+    import json
+    import pathlib
+
+    import requests
+
+    t = alice.create(priority="high")
+    event = json.loads((pathlib.Path(__file__).resolve().parent.parent / "events"
+                        / "escalate-tickets.json").read_text())
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=4, minutes=1)
+    event["time"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def run():
+        res = requests.post(f"{api_url}/2015-03-31/functions/escalate-tickets/invocations",
+                            json=event, timeout=120)
+        assert res.status_code == 200, res.text
+        return res.json()
+
+    assert t["_id"] in run()["escalated"]
+    got = alice.call("GET", f"/{t['_id']}").body["data"]
+    assert got["priority"] == "urgent"
+    assert got["threads"][-1]["type"] == "system"
+    assert "overdue" in got["threads"][-1]["message"]
+    assert t["_id"] not in run()["escalated"], "once"

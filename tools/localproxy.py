@@ -19,13 +19,24 @@ A failure is an error type, or `{"error": type, "times": n}` to fail only the ne
 answered here as DynamoDB would (`InternalServerError` with 500; `TransactionCanceledException`
 with a `TransactionConflict` reason; any other type, such as
 `ProvisionedThroughputExceededException`, with 400), without reaching moto; the type `drop`
-closes the connection without an answer. Everything else is forwarded unchanged.
+closes the connection without an answer.
+
+- IAM (tools/localiam.py): a request signed with a function's own key is checked against that
+  function's role in template.yaml and refused as AWS refuses it (DynamoDB's
+  AccessDeniedException, S3's 403); S3 answers a read of a missing key with 403 instead of 404
+  unless the caller may list the bucket, as S3 does; an unsigned S3 request other than a CORS
+  preflight is refused. `GET /__iam` returns what each function used and was refused;
+  `POST /__iam` with `{"template": PATH}` checks against another template until `{}` restores
+  template.yaml (refusals meanwhile are kept apart, under `deniedUnderTest`).
+
+Everything else is forwarded unchanged.
 """
 
 import contextlib
 import datetime
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -33,12 +44,16 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import localiam
+
 FAULTS = {"delayMs": {}, "fail": {}}
 # Requests seen, per DynamoDB operation or S3 method: `GET /__stats` reads, `DELETE` resets.
 STATS = {}
 DYNAMODB = threading.Lock()
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 LOCK = threading.Lock()
+# The roles requests are checked against, and per function what it used and was refused.
+IAM = {"roles": None, "default": None, "usage": {}}
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection",
                "server", "date"}
 
@@ -123,12 +138,75 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _iam_control(self, body):
+        if self.command == "POST":
+            path = json.loads(body or b"{}").get("template")
+            roles = IAM["default"] if path is None else localiam.Roles(
+                path, IAM["default"].table, IAM["default"].local_bucket)
+            with LOCK:
+                IAM["roles"] = roles
+            return self._answer(204, "application/json", b"")
+        with LOCK:
+            data = json.dumps({"template": IAM["roles"].template, "usage": {
+                f: {k: sorted(v) if isinstance(v, set) else v for k, v in u.items()}
+                for f, u in IAM["usage"].items()}}).encode()
+        return self._answer(200, "application/json", data)
+
+    def _answer(self, status, content_type, data):
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _authorize(self, target, body, url, query):
+        """(refusal, on_missing): the refusal to answer with, or None when the request may go
+        on; and what a 404 from S3 means for this caller: "hide" (answer 403), a callback that
+        records the use of ListBucket, or None."""
+        s3 = not target
+        if s3 and self.command == "OPTIONS":
+            return None, None  # a CORS preflight: answered by the bucket's CORS rules alone
+        function = localiam.identity(self.headers, query)
+        if function is None:
+            if s3 and not localiam.signed(self.headers, query):
+                return localiam.denied_s3(), None
+            return None, None
+        if s3:
+            actions = localiam.s3_actions(self.command, url.path, query, self.headers)
+        else:
+            actions = localiam.dynamodb_actions(target, body)
+        with LOCK:
+            roles = IAM["roles"]
+            under_test = roles is not IAM["default"]
+            usage = IAM["usage"].setdefault(function, {"used": set(), "denied": [],
+                                                       "deniedUnderTest": []})
+            for action, resource in actions:
+                if not roles.allows(function, action, resource):
+                    usage["deniedUnderTest" if under_test else "denied"].append(
+                        f"{action} on {resource}")
+                    print(f"IAM: {function} may not {action} on {resource}", file=sys.stderr,
+                          flush=True)
+                    refusal = (localiam.denied_s3() if s3
+                               else localiam.denied_dynamodb(function, action, resource))
+                    return refusal, None
+                usage["used"].add(action)
+            if not (s3 and self.command in ("GET", "HEAD")):
+                return None, None
+            bucket = f"arn:aws:s3:::{url.path.lstrip('/').split('/', 1)[0]}"
+            may_list = roles.allows(function, "s3:ListBucket", bucket)
+        # On a 404: S3 tells a missing key only to whoever may list the bucket (then that
+        # grant was used); to anyone else it answers 403.
+        return None, (lambda: usage["used"].add("s3:ListBucket")) if may_list else "hide"
+
     def _forward(self):
         body = self._body()
         if self.path == "/__faults":
             return self._control(body)
         if self.path == "/__stats":
             return self._stats()
+        if self.path == "/__iam":
+            return self._iam_control(body)
         target = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
         name = f"dynamodb:{target}" if target else f"s3:{self.command}"
         with LOCK:
@@ -150,6 +228,11 @@ class Proxy(BaseHTTPRequestHandler):
             return None
         if failure:
             return self._fail(failure)
+        url = urllib.parse.urlsplit(self.path)
+        refusal, on_missing = (None, None) if url.path.startswith("/moto-api") else \
+            self._authorize(target, body, url, urllib.parse.parse_qs(url.query, keep_blank_values=True))
+        if refusal:
+            return self._answer(*refusal)
         up = urllib.parse.urlsplit(self.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
@@ -158,6 +241,12 @@ class Proxy(BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=headers)
             res = conn.getresponse()
             data = res.read()
+        if on_missing == "hide" and res.status == 404:
+            conn.close()
+            return self._answer(*localiam.denied_s3())
+        if callable(on_missing) and res.status == 404:
+            with LOCK:
+                on_missing()
         self.send_response(res.status)
         for k, v in res.getheaders():
             if k.lower() not in HOP_HEADERS and k.lower() != "content-length":
@@ -198,6 +287,9 @@ def main():
     port, upstream = int(sys.argv[1]), sys.argv[2]
     Proxy.upstream = upstream
     Proxy.functions = sys.argv[3] if len(sys.argv) > 3 else None
+    template = localiam.ROOT / "template.yaml"
+    IAM["roles"] = IAM["default"] = localiam.Roles(
+        template, os.environ["TABLE_NAME"], os.environ.get("BUCKET_NAME", ""))
     server = ThreadingHTTPServer(("127.0.0.1", port), Proxy)
     server.daemon_threads = True
     server.serve_forever()

@@ -67,3 +67,6 @@ log "the smoke suite (make smoke) against the local API"
 TOKEN=$(target/debug/tickets-dev token smoke-customer customer) \
 AGENT_TOKEN=$(target/debug/tickets-dev token smoke-agent agent) \
   pytest -q -rs smoke
+
+log "least privilege: what each function used of its role in template.yaml (tools/localiam.py)"
+"$VENV/bin/python" tools/localiam.py report "$FAULT_PROXY_URL" | tee "$LOGS/iam-report.txt"

@@ -105,29 +105,8 @@ impl Files {
         }
     }
 
-    /// Tags the object `status=rejected` (a lifecycle rule expires such objects, should the
-    /// delete that follows fail), then deletes it.
-    pub async fn reject(&self, key: &str) -> Result<(), ApiError> {
-        let tag = aws_sdk_s3::types::Tag::builder()
-            .key("status")
-            .value("rejected")
-            .build()
-            .map_err(|e| ApiError::internal("tag", e))?;
-        let tagging = aws_sdk_s3::types::Tagging::builder()
-            .tag_set(tag)
-            .build()
-            .map_err(|e| ApiError::internal("tagging", e))?;
-        self.client
-            .put_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .tagging(tagging)
-            .send()
-            .await
-            .map_err(|e| ApiError::internal("tag object", e.into_service_error()))?;
-        self.delete(key).await
-    }
-
+    /// Deletes the object. A rejected upload is deleted at once (no tag or lifecycle rule
+    /// waits for it): should the delete fail, the event fails and S3's delivery is retried.
     pub async fn delete(&self, key: &str) -> Result<(), ApiError> {
         self.client
             .delete_object()
