@@ -118,6 +118,8 @@ def test_a_thread_attachment_and_internal_ones(alice, agent):
     ([{"filename": "../../etc/passwd", "size": 10, "type": "text/plain"}], "attachments[0].filename"),
     ([{"filename": "a\r\nSet-Cookie: x=1.txt", "size": 10, "type": "text/plain"}], "attachments[0].filename"),
     ([{"filename": "a.txt", "size": 10}], "attachments[0].type"),
+    ([{"filename": "invoice\u202etxt.exe", "size": 10, "type": "text/plain"}], "attachments[0].filename"),
+    ([{"filename": "a\u200b.txt", "size": 10, "type": "text/plain"}], "attachments[0].filename"),
 ])
 def test_bad_declarations_name_the_field(alice, files, field):
     res = alice.call("POST", body={"title": "t", "description": "d", "priority": "low",

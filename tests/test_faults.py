@@ -3,6 +3,8 @@ answer stays in the contract's shape, in time, and nothing is half-written."""
 
 import time
 
+import pytest
+
 from test_api import assert_error
 
 BODY = {"title": "t", "description": "d", "priority": "low", "category": "general"}
@@ -62,3 +64,28 @@ def test_a_slow_write_fails_whole(alice, faults):
     time.sleep(1)
     got = alice.call("GET", f"/{t['_id']}").body["data"]
     assert got["threadCount"] == len(got["threads"]) and got["version"] == got["threadCount"]
+
+
+def test_a_create_cancelled_by_contention_is_tried_again(alice, faults):
+    faults(fail={"TransactWriteItems": {"error": "TransactionCanceledException", "times": 2}})
+    res = alice.call("POST", body=BODY)
+    assert res.status_code == 201, res.body
+    faults()
+    assert [t["_id"] for t in alice.walk()] == [res.body["data"]["_id"]], "one ticket"
+
+
+@pytest.mark.parametrize("fail", [
+    {"error": "TransactionCanceledException", "reason": "ThrottlingError"},
+    {"error": "TransactionCanceledException", "reason": "ProvisionedThroughputExceeded"},
+    {"error": "TransactionInProgressException"},
+])
+def test_throttling_inside_a_transaction_is_never_a_500(alice, faults, fail):
+    t = alice.create()
+    faults(fail={"TransactWriteItems": fail})
+    assert_error(alice.call("POST", body=BODY), 429, "THROTTLED")
+    res = alice.reply(t["_id"], "throttled?")
+    assert res.status_code in (409, 429), res.body
+    faults()
+    assert len(alice.walk()) == 1, "nothing written"
+    got = alice.call("GET", f"/{t['_id']}").body["data"]
+    assert got["threadCount"] == 1

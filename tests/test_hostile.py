@@ -115,9 +115,23 @@ def test_tokens_without_the_right_shape(api_url):
         "no sub": "Bearer " + jwt.encode({"exp": now + 60}, "local-development-secret", "HS256"),
         "HS512": "Bearer " + jwt.encode({"sub": "m", "exp": now + 60}, "local-development-secret", "HS512"),
         "huge": "Bearer " + "a" * 6000,
+        # Cognito's ID tokens carry the same sub and groups; only access tokens are accepted.
+        "an ID token": f"Bearer {token('mallory', agent=True, token_use='id')}",
     }
     for name, value in cases.items():
         headers = {"Authorization": value} if value else {}
         res = requests.get(f"{api_url}/v2/support-tickets", headers=headers, timeout=30)
         assert res.status_code == 401, (name, res.text)
         assert res.json()["code"] == "UNAUTHORIZED", name
+    assert requests.get(f"{api_url}/v2/support-tickets", timeout=30, headers={
+        "Authorization": f"Bearer {token('alice', token_use='access')}"}).status_code == 200
+
+
+@pytest.mark.parametrize("groups", [["x,agents"], ["Billing agents"], "x,agents", ["Agents"]])
+def test_only_a_group_named_exactly_agents_makes_an_agent(api_url, groups):
+    headers = {"Authorization": f"Bearer {token('mallory', **{'cognito:groups': groups})}",
+               "Content-Type": "application/json"}
+    body = {"title": "t", "description": "d", "priority": "low", "category": "general",
+            "client": "someone-else"}
+    res = requests.post(f"{api_url}/v2/support-tickets", json=body, headers=headers, timeout=30)
+    assert res.status_code == 403, (groups, res.text)

@@ -42,3 +42,45 @@ def test_requests_are_logged_as_json_without_secrets(alice):
         assert {"request_id", "route", "method", "path", "status", "latency_ms"} <= set(fields)
     statuses = {(f["method"], f["status"]) for f in requests_logged if t["_id"] in f["path"]}
     assert ("POST", 201) in statuses and ("GET", 401) in statuses
+
+
+def test_nothing_secret_is_logged_even_at_trace(tmp_path):
+    """An operator may set the log level to TRACE, where lambda_runtime logs each raw event
+    (the bearer token and the body): those libraries stop at DEBUG whatever the level."""
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "tools"))
+    from bench import RuntimeApi, function_env
+
+    marker = f"secret-description-{uuid.uuid4().hex}"
+    bearer = f"secret-token-{uuid.uuid4().hex}"
+    event = json.loads((root / "events" / "create-ticket.json").read_text())
+    event["headers"]["authorization"] = f"Bearer {bearer}"
+    event["headers"].pop("idempotency-key", None)
+    event["body"] = json.dumps({"title": "t", "description": marker, "priority": "low",
+                                "category": "general"})
+    api = RuntimeApi()
+    env = function_env(api, "create-ticket")
+    env.update({"AWS_LAMBDA_LOG_LEVEL": "TRACE", "AWS_ACCESS_KEY_ID": "local-fn-create-ticket",
+                "AWS_ENDPOINT_URL": os.environ["FAULT_PROXY_URL"]})
+    log = tmp_path / "create-ticket.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(root / "target" / "debug" / "create-ticket")], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+        try:
+            api.events.put(event)
+            _, _, answer = api.answer(timeout=60)
+        finally:
+            proc.kill()
+            proc.wait()
+            api.close()
+    assert answer["statusCode"] == 201, answer
+    text = log.read_text(errors="replace")
+    levels = {json.loads(l)["level"] for l in text.splitlines() if l.startswith("{")}
+    assert {"DEBUG", "TRACE"} <= levels, f"verbose logging was on: {levels}"
+    assert marker not in text, "the body is never logged"
+    assert bearer not in text, "nor the token"

@@ -158,3 +158,26 @@ def test_the_schedule_escalates_an_overdue_unanswered_ticket_once(api_url, alice
     assert got["threads"][-1]["type"] == "system"
     assert "overdue" in got["threads"][-1]["message"]
     assert t["_id"] not in run()["escalated"], "once"
+
+
+@pytest.mark.parametrize("name", ["none", "me"])
+def test_me_and_none_never_name_an_assignee(alice, agent, name):
+    """They are list filters (assignedTo=me|none); null unassigns."""
+    t = alice.create()
+    assert_error(agent.call("PATCH", f"/{t['_id']}", {"assignedTo": name}), 400,
+                 "VALIDATION_ERROR", "assignedTo")
+    res = agent.call("POST", body={"title": "t", "description": "d", "priority": "low",
+                                   "category": "general", "client": name})
+    assert_error(res, 400, "VALIDATION_ERROR", "client")
+
+
+def test_a_customer_closing_keeps_the_agents_resolution(alice, agent):
+    t = alice.create()
+    assert agent.status(t["_id"], "resolved", "Rotated the key").status_code == 200
+    res = alice.status(t["_id"], "closed", "Still broken, but I give up")
+    assert res.status_code == 200, res.body
+    got = res.body["data"]
+    assert got["status"] == "closed" and got["resolution"] == "Rotated the key"
+    said = [th for th in got["threads"] if th["message"] == "Still broken, but I give up"]
+    assert len(said) == 1 and said[0]["type"] == "user" and said[0]["author"] == alice.sub
+    assert got["threadCount"] == len(got["threads"])

@@ -15,9 +15,10 @@
 
 Control (only from this machine): `POST /__faults` with
 `{"delayMs": {"TransactWriteItems": 500}, "fail": {"Query": "InternalServerError"}}`; `{}` clears.
-A failure is an error type, or `{"error": type, "times": n}` to fail only the next n calls. It is
-answered here as DynamoDB would (`InternalServerError` with 500; `TransactionCanceledException`
-with a `TransactionConflict` reason; any other type, such as
+A failure is an error type, or `{"error": type, "times": n, "reason": code}` to fail only the
+next n calls (all without `times`). It is answered here as DynamoDB would (`InternalServerError`
+with 500; `TransactionCanceledException` with the cancellation reason `reason`, by default
+`TransactionConflict`; any other type, such as
 `ProvisionedThroughputExceededException`, with 400), without reaching moto; the type `drop`
 closes the connection without an answer.
 
@@ -214,9 +215,12 @@ class Proxy(BaseHTTPRequestHandler):
         with LOCK:
             delay = FAULTS["delayMs"].get(target, 0)
             failure = FAULTS["fail"].get(target)
+            reason = "TransactionConflict"
             if isinstance(failure, dict):
-                if failure.get("times", 0) > 0:
-                    failure["times"] -= 1
+                reason = failure.get("reason", reason)
+                if failure.get("times", 1) > 0:
+                    if "times" in failure:
+                        failure["times"] -= 1
                     failure = failure["error"]
                 else:
                     failure = None
@@ -227,7 +231,7 @@ class Proxy(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return None
         if failure:
-            return self._fail(failure)
+            return self._fail(failure, reason)
         url = urllib.parse.urlsplit(self.path)
         refusal, on_missing = (None, None) if url.path.startswith("/moto-api") else \
             self._authorize(target, body, url, urllib.parse.parse_qs(url.query, keep_blank_values=True))
@@ -263,16 +267,15 @@ class Proxy(BaseHTTPRequestHandler):
             event = s3_event(created[0], created[1], size, res.getheader("etag") or "")
             threading.Thread(target=notify, args=(self.functions, event), daemon=True).start()
 
-    def _fail(self, error_type):
+    def _fail(self, error_type, reason="TransactionConflict"):
         status = 500 if error_type == "InternalServerError" else 400
         error = {
             "__type": ERROR_PREFIX + error_type,
             "message": "injected fault on table secret-internal-table-name",
         }
         if error_type == "TransactionCanceledException":
-            error["message"] = "Transaction cancelled [TransactionConflict]"
-            error["CancellationReasons"] = [
-                {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+            error["message"] = f"Transaction cancelled [{reason}]"
+            error["CancellationReasons"] = [{"Code": reason, "Message": "injected"}]
         data = json.dumps(error).encode()
         self.send_response(status)
         self.send_header("content-type", "application/x-amz-json-1.0")

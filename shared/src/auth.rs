@@ -86,10 +86,25 @@ fn caller_from_context(
     };
     let claims: &HashMap<String, String> = claims.ok_or(ApiError::Unauthorized)?;
     let sub = claims.get("sub").ok_or(ApiError::Unauthorized)?;
-    caller_from_claims(sub, claims.get(groups_claim).map(String::as_str))
+    caller_from_claims(
+        sub,
+        claims.get(groups_claim).map(String::as_str),
+        claims.get("token_use").map(String::as_str),
+    )
 }
 
-pub(crate) fn caller_from_claims(sub: &str, groups: Option<&str>) -> Result<Caller, ApiError> {
+/// The caller named by verified claims. Only access tokens are accepted: Cognito's ID tokens
+/// (`token_use: id`) carry the same `sub` and groups and would pass API Gateway's audience
+/// check, but they are meant for the client, not for APIs. Issuers without `token_use` are
+/// taken as they are.
+pub(crate) fn caller_from_claims(
+    sub: &str,
+    groups: Option<&str>,
+    token_use: Option<&str>,
+) -> Result<Caller, ApiError> {
+    if token_use.is_some_and(|u| u != "access") {
+        return Err(ApiError::Unauthorized);
+    }
     let sub = sub.trim();
     if sub.is_empty() || sub.chars().any(char::is_control) || sub.len() > 256 {
         return Err(ApiError::Unauthorized);
@@ -105,36 +120,63 @@ pub(crate) fn caller_from_claims(sub: &str, groups: Option<&str>) -> Result<Call
     })
 }
 
-/// Groups arrive as a JSON list, as API Gateway's flattened `[a b]`, or as a string of names
-/// separated by commas or spaces.
+/// Groups arrive as a JSON list (names exact), as API Gateway's flattening of a list claim,
+/// `[a b]` (names separated by single spaces: API Gateway joins them so, and Cognito group
+/// names cannot contain whitespace), or as one plain name. Names are never split on commas:
+/// `x,agents` is one group, not `agents`.
 pub fn parse_groups(raw: &str) -> Vec<String> {
     if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
         return list;
     }
-    raw.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .map(|g| g.trim_matches('"').to_owned())
-        .filter(|g| !g.is_empty())
-        .collect()
+    match raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        Some(inner) => inner
+            .split(' ')
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => vec![raw.to_owned()],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    fn agent(raw: &str) -> bool {
+        caller_from_claims("u", Some(raw), None).unwrap().role == Role::Agent
+    }
+
     #[test]
-    fn groups_in_every_shape() {
+    fn groups_in_every_shape_match_whole_names() {
         for raw in [
             r#"["customers","agents"]"#,
             "[customers agents]",
-            "customers,agents",
-            "customers agents",
+            "[agents]",
             "agents",
         ] {
-            assert!(parse_groups(raw).contains(&"agents".to_string()), "{raw}");
+            assert!(agent(raw), "{raw}");
         }
-        assert!(!parse_groups("agents-lite").contains(&"agents".to_string()));
+        for raw in [
+            "agents-lite",
+            "x,agents",
+            "[x,agents]",
+            r#"["x,agents"]"#,
+            r#"["Billing agents"]"#,
+            "Billing agents",
+            "Agents",
+            "[]",
+            "",
+        ] {
+            assert!(!agent(raw), "{raw}");
+        }
+    }
+
+    #[test]
+    fn only_access_tokens_name_a_caller() {
+        let role = |token_use| caller_from_claims("u", None, token_use).map(|c| c.sub);
+        assert_eq!(role(Some("access")), Ok("u".to_string()));
+        assert_eq!(role(None), Ok("u".to_string()), "issuers without token_use");
+        assert_eq!(role(Some("id")), Err(ApiError::Unauthorized));
+        assert_eq!(role(Some("refresh")), Err(ApiError::Unauthorized));
     }
 
     #[test]

@@ -123,16 +123,7 @@ impl Files {
 /// RFC 5987): every byte outside the attr-char set is encoded, so no filename can end the
 /// header, add a parameter or inject another header.
 pub fn content_disposition(filename: &str) -> String {
-    let fallback: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let fallback = ascii_fallback(filename);
     let mut encoded = String::new();
     for b in filename.bytes() {
         if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
@@ -142,6 +133,24 @@ pub fn content_disposition(filename: &str) -> String {
         }
     }
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// The name for clients that ignore `filename*`: ASCII, with `_` for everything else. Its
+/// extension is the real one or none: when the real extension is not plain ASCII, every dot
+/// becomes `_` too, so `report.pdf` + a non-ASCII extension can never show as `.pdf` or `.tx_`.
+fn ascii_fallback(filename: &str) -> String {
+    let plain = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ';
+    let ext_is_plain = filename
+        .rsplit_once('.')
+        .is_none_or(|(_, ext)| ext.chars().all(plain));
+    filename
+        .chars()
+        .map(|c| match c {
+            '.' if !ext_is_plain => '_',
+            c if plain(c) => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,6 +167,19 @@ mod tests {
             content_disposition("Übersicht.pdf"),
             "attachment; filename=\"_bersicht.pdf\"; filename*=UTF-8''%C3%9Cbersicht.pdf"
         );
+        let shown = |name: &str| {
+            ascii_fallback(name)
+                .rsplit_once('.')
+                .map(|(_, e)| e.to_owned())
+        };
+        assert_eq!(shown("résumé.pdf").as_deref(), Some("pdf"));
+        assert_eq!(
+            shown("invoice.pdf.ехе"),
+            None,
+            "a Cyrillic extension shows none"
+        );
+        assert_eq!(shown("notes.txť"), None);
+        assert_eq!(shown("a.tar.gz").as_deref(), Some("gz"));
         let evil = content_disposition("a\";\r\nSet-Cookie: x=1;.txt");
         assert!(!evil.contains('\r') && !evil.contains('\n'));
         assert_eq!(evil.matches('"').count(), 2, "{evil}");

@@ -154,9 +154,18 @@ impl Fields {
     }
 
     /// A user id given by an agent (`client` on create): the same shape as a token's `sub`.
+    /// A user id to store (an assignee, a ticket's client): `me` and `none` are reserved for
+    /// the list filters and never name a user (`null` unassigns).
     pub fn optional_user_id(&mut self, field: &str) -> Option<String> {
         let value = self.take(field)?;
         let s = self.string_of(field, value)?;
+        if RESERVED_USER_IDS.contains(&s.as_str()) {
+            self.fail(
+                field,
+                format!("'{s}' is reserved for list filters; name a user id (null unassigns)"),
+            );
+            return None;
+        }
         match check_user_id(&s) {
             Ok(()) => Some(s),
             Err(m) => {
@@ -195,6 +204,9 @@ pub fn check_text(s: &str, max: usize, multiline: bool) -> Result<String, String
     }
     Ok(t.to_owned())
 }
+
+/// Values of the `assignedTo` list filter that are not user ids.
+pub const RESERVED_USER_IDS: &[&str] = &["me", "none"];
 
 pub fn check_user_id(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > USER_ID_MAX {
@@ -289,6 +301,17 @@ pub const ALLOWED_TYPES: &[&str] = &[
     "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 ];
 
+/// Unicode's format characters (general category Cf, Unicode 15.1): invisible, and some
+/// reorder what is shown (U+202E makes `exe.txt` read as `txt.exe`), so a filename that holds
+/// one could show a user another name than it has.
+fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
 pub fn check_filename(name: &str) -> Result<(), String> {
     let n = name.chars().count();
     if n == 0 || n > FILENAME_MAX {
@@ -296,9 +319,11 @@ pub fn check_filename(name: &str) -> Result<(), String> {
     }
     if name
         .chars()
-        .any(|c| c == '/' || c == '\\' || c.is_control())
+        .any(|c| c == '/' || c == '\\' || c.is_control() || is_format_char(c))
     {
-        return Err("must not contain '/', '\\' or control characters".into());
+        return Err(
+            "must not contain '/', '\\', control or invisible formatting characters".into(),
+        );
     }
     if name.trim().is_empty() || name == "." || name == ".." {
         return Err("is not a file name".into());
@@ -787,6 +812,22 @@ mod tests {
                 "attachments[0].filename",
             ),
             (
+                json!([file("invoice\u{202E}txt.exe", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([file("a\u{200B}.txt", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([file("\u{FEFF}a.txt", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
+                json!([file("tag\u{E0041}.txt", 10, "text/plain")]),
+                "attachments[0].filename",
+            ),
+            (
                 json!([file(&"a".repeat(256), 10, "text/plain")]),
                 "attachments[0].filename",
             ),
@@ -834,6 +875,8 @@ mod tests {
             (json!({"priority": "p1"}), "priority"),
             (json!({"assignedTo": "two words"}), "assignedTo"),
             (json!({"assignedTo": 7}), "assignedTo"),
+            (json!({"assignedTo": "none"}), "assignedTo"),
+            (json!({"assignedTo": "me"}), "assignedTo"),
             (json!({"title": ""}), "title"),
         ] {
             let e = UpdateTicket::parse(obj(body.clone())).unwrap_err();

@@ -40,6 +40,8 @@ struct LocalClaims {
     sub: String,
     #[serde(rename = "cognito:groups", default)]
     groups: Option<serde_json::Value>,
+    #[serde(default)]
+    token_use: Option<String>,
 }
 
 fn caller_from_token(token: &str, key: &DecodingKey) -> Result<Caller, ApiError> {
@@ -53,7 +55,11 @@ fn caller_from_token(token: &str, key: &DecodingKey) -> Result<Caller, ApiError>
         Some(list @ serde_json::Value::Array(_)) => Some(list.to_string()),
         _ => None,
     };
-    caller_from_claims(&data.claims.sub, groups.as_deref())
+    caller_from_claims(
+        &data.claims.sub,
+        groups.as_deref(),
+        data.claims.token_use.as_deref(),
+    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,31 @@
 //! an `EnvFilter`: per-module directives are not needed here, and leaving the filter's regex
 //! engine out makes every binary smaller (README, Performance).
 
-use lambda_http::tracing::subscriber::{self, filter::LevelFilter};
+use lambda_http::tracing::subscriber::{
+    self,
+    filter::{LevelFilter, Targets},
+    prelude::*,
+};
+
+/// Libraries that log what must never be logged when let down to TRACE (lambda_runtime logs
+/// the raw event: the bearer token and the body): whatever level the operator sets, these log
+/// at DEBUG at most.
+const CAPPED: &[&str] = &[
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_http",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sigv4",
+    "aws_config",
+    "aws_sdk_dynamodb",
+    "aws_sdk_s3",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+];
 
 pub fn init() {
     init_with(|name| std::env::var(name).ok());
@@ -21,15 +45,25 @@ fn json(get: &impl Fn(&str) -> Option<String>) -> bool {
     get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
+fn targets(level: LevelFilter) -> Targets {
+    let capped = std::cmp::min(level, LevelFilter::DEBUG);
+    CAPPED
+        .iter()
+        .fold(Targets::new().with_default(level), |t, name| {
+            t.with_target(*name, capped)
+        })
+}
+
 fn init_with(get: impl Fn(&str) -> Option<String>) {
+    let level = level(&get);
     let fmt = subscriber::fmt()
         .with_target(false)
         .without_time()
-        .with_max_level(level(&get));
+        .with_max_level(level);
     if json(&get) {
-        fmt.json().init()
+        fmt.json().finish().with(targets(level)).init()
     } else {
-        fmt.init()
+        fmt.finish().with(targets(level)).init()
     }
 }
 
@@ -61,6 +95,18 @@ mod tests {
             level(&env(&[("RUST_LOG", "hyper=debug")])),
             LevelFilter::INFO
         );
+    }
+
+    #[test]
+    fn libraries_that_log_raw_events_stop_at_debug() {
+        use lambda_http::tracing::Level;
+        let t = targets(LevelFilter::TRACE);
+        assert!(t.would_enable("support_tickets::store", &Level::TRACE));
+        assert!(!t.would_enable("lambda_runtime::layers::api_response", &Level::TRACE));
+        assert!(t.would_enable("lambda_runtime", &Level::DEBUG));
+        assert!(!t.would_enable("aws_smithy_runtime::client", &Level::TRACE));
+        let t = targets(LevelFilter::WARN);
+        assert!(!t.would_enable("lambda_runtime", &Level::DEBUG));
     }
 
     #[test]

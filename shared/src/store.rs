@@ -423,6 +423,15 @@ impl From<ApiError> for WriteError {
     }
 }
 
+/// Cancellation reasons that mean "try again": another transaction held an item, or the item's
+/// partition or index was throttled.
+const CONTENDED_REASONS: &[&str] = &[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+];
+
 /// Maps an SDK failure: throttling is the caller's to retry later, anything else is internal.
 fn sdk_error<E, R>(context: &str, err: SdkError<E, R>) -> ApiError
 where
@@ -805,11 +814,15 @@ impl Store {
             if codes.contains(&"ConditionalCheckFailed") {
                 return Err(WriteError::Changed);
             }
-            if codes.contains(&"TransactionConflict") {
+            // Nothing was written: a conflict or a throttled item is the caller's to retry.
+            if codes.iter().any(|c| CONTENDED_REASONS.contains(c)) {
                 return Err(WriteError::Contended);
             }
         }
-        if err.code() == Some("TransactionConflictException") {
+        if matches!(
+            err.code(),
+            Some("TransactionConflictException" | "TransactionInProgressException")
+        ) {
             return Err(WriteError::Contended);
         }
         Err(WriteError::Failed(sdk_error("transact write", err)))

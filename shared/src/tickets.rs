@@ -182,23 +182,29 @@ pub async fn create_ticket(
     );
     let recorded = created.record_for(idem.as_ref());
     let pair = idem.as_ref().zip(recorded.as_ref());
-    match app
-        .store
-        .create(
-            &record.ticket,
-            &record.threads[0],
-            &record.attachments,
-            pair,
-        )
-        .await
-    {
-        Ok(()) => Ok(created),
-        Err(WriteError::Failed(e)) => Err(e),
-        Err(WriteError::Duplicate) => replay_after_race(app, idem.as_ref()).await,
-        // A fresh UUIDv7 cannot collide; a cancelled create is DynamoDB contention.
-        Err(WriteError::Changed | WriteError::Contended) => Err(ApiError::Throttled),
+    // A cancelled transaction wrote nothing, and a fresh UUIDv7 cannot collide: a create
+    // cancelled by contention or throttling (on the shared counters) is tried again, then 429.
+    for attempt in 0..CREATE_ATTEMPTS {
+        match app
+            .store
+            .create(
+                &record.ticket,
+                &record.threads[0],
+                &record.attachments,
+                pair,
+            )
+            .await
+        {
+            Ok(()) => return Ok(created),
+            Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Duplicate) => return replay_after_race(app, idem.as_ref()).await,
+            Err(WriteError::Changed | WriteError::Contended) => back_off(attempt).await,
+        }
     }
+    Err(ApiError::Throttled)
 }
+
+const CREATE_ATTEMPTS: usize = 3;
 
 /// Another try of the same request wrote first: answer what it answered.
 async fn replay_after_race(app: &App, idem: Option<&Idempotency>) -> Result<Created, ApiError> {
@@ -386,18 +392,29 @@ pub async fn change_status(
         else {
             return Ok(None);
         };
+        // The resolution is the agents' record: a customer's closing words become a thread
+        // of theirs instead of overwriting it.
+        let (resolution, said) = match caller.is_agent() {
+            true => (input.resolution.clone(), None),
+            false => (None, input.resolution.clone()),
+        };
         let mut after = ticket.clone();
-        after.apply_status(to, input.resolution.clone(), at);
+        after.apply_status(to, resolution, at);
         let message = status_message(from, to, after.resolution.as_deref());
+        let mut notes: Vec<Thread> = said
+            .map(|text| Thread::new(&caller.sub, text, ThreadType::User, false, at))
+            .into_iter()
+            .collect();
+        notes.push(Thread::new(
+            &caller.sub,
+            message,
+            ThreadType::System,
+            false,
+            at,
+        ));
         Ok(Some(VersionedChange {
             after,
-            notes: vec![Thread::new(
-                &caller.sub,
-                message,
-                ThreadType::System,
-                false,
-                at,
-            )],
+            notes,
             fields: STATUS_FIELDS,
             status_from: Some(from),
         }))
