@@ -42,7 +42,7 @@ def test_create_answers_the_ticket_with_its_first_thread(alice):
     })
     assert res.status_code == 201, res.body
     t = res.body["data"]
-    assert set(t) == TICKET_FIELDS | {"threads", "attachments"}
+    assert set(t) == TICKET_FIELDS | {"threads", "attachments", "threadsPagination"}
     assert UUID.match(t["_id"])
     assert res.headers["Location"] == f"/v2/support-tickets/{t['_id']}"
     assert res.headers["ETag"] == '"1"'
@@ -158,7 +158,7 @@ def test_get_answers_threads_oldest_first_with_etag(alice, agent):
     res = alice.call("GET", f"/{t['_id']}")
     assert res.status_code == 200
     got = res.body["data"]
-    assert set(got) == TICKET_FIELDS | {"threads", "attachments"}
+    assert set(got) == TICKET_FIELDS | {"threads", "attachments", "threadsPagination"}
     assert [th["message"] for th in got["threads"]] == [t["description"], "First answer", "Thanks"]
     assert [th["type"] for th in got["threads"]] == ["user", "agent", "user"]
     stamps = [th["timestamp"] for th in got["threads"]]
@@ -283,7 +283,7 @@ def test_an_agent_resolves_and_closes(alice, agent):
     res = agent.status(t["_id"], "resolved", "Rotated the key")
     assert res.status_code == 200
     got = res.body["data"]
-    assert set(got) == TICKET_FIELDS | {"threads", "attachments"}
+    assert set(got) == TICKET_FIELDS | {"threads", "attachments", "threadsPagination"}
     assert (got["status"], got["resolution"], got["version"]) == ("resolved", "Rotated the key", 2)
     assert TIMESTAMP.match(got["resolvedAt"]) and got["closedAt"] is None
     assert res.headers["ETag"] == '"2"'

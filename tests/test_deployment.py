@@ -15,7 +15,7 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FUNCTIONS = ["CreateTicketFunction", "GetTicketFunction", "ListTicketsFunction",
+FUNCTIONS = ["CreateTicketFunction", "GetTicketFunction", "ListThreadsFunction", "ListTicketsFunction",
              "AddThreadFunction", "UpdateStatusFunction", "UpdateTicketFunction",
              "ConfirmAttachmentFunction", "EscalateTicketsFunction"]
 
@@ -56,7 +56,7 @@ def test_sam_deploy_takes_the_template_as_is(sam):
 def test_every_route_needs_a_token_of_the_configured_issuer(cfn):
     body = cfn["HttpApi"]["Properties"]["Body"]
     routes = [(p, m, op) for p, ops in body["paths"].items() for m, op in ops.items()]
-    assert len(routes) == 6
+    assert len(routes) == 7
     for path, method, op in routes:
         assert op["security"] == [{"JwtAuthorizer": []}], (method, path)
     auth = body["components"]["securitySchemes"]["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]
@@ -213,7 +213,8 @@ def test_smoke_is_skipped_not_faked_without_a_deployment():
 
 
 @pytest.mark.parametrize("package,links_s3", [
-    ("create-ticket", True), ("get-ticket", True), ("add-thread", True), ("update-status", True),
+    ("create-ticket", True), ("get-ticket", True), ("list-threads", True), ("add-thread", True),
+    ("update-status", True),
     ("update-ticket", True), ("confirm-attachment", True),
     ("list-tickets", False), ("escalate-tickets", False)])
 def test_only_functions_that_presign_or_confirm_link_the_s3_client(package, links_s3):

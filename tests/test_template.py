@@ -92,7 +92,7 @@ def test_read_only_functions_cannot_write(template):
     for name, res in functions(template).items():
         actions = {a for p in res["Properties"]["Policies"] for s in p["Statement"] for a in s["Action"]}
         assert "dynamodb:Scan" not in actions and "dynamodb:*" not in actions, name
-        if name in ("GetTicketFunction", "ListTicketsFunction"):
+        if name in ("GetTicketFunction", "ListThreadsFunction", "ListTicketsFunction"):
             assert not actions & writes, name
 
 
@@ -139,6 +139,7 @@ S3_ACTIONS = {
     "CreateTicketFunction": {"s3:PutObject"},
     "AddThreadFunction": {"s3:PutObject"},
     "GetTicketFunction": {"s3:GetObject"},
+    "ListThreadsFunction": {"s3:GetObject"},
     "UpdateStatusFunction": {"s3:GetObject"},
     "UpdateTicketFunction": {"s3:GetObject"},
     "ListTicketsFunction": set(),

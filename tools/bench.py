@@ -28,7 +28,8 @@ OUT = pathlib.Path(os.environ.get("BENCH_OUT", ROOT / "target" / "bench"))
 COLD_STARTS = int(os.environ.get("COLD_STARTS", "25"))
 WARM = int(os.environ.get("WARM", "1000"))
 CALLGRIND_WARM = int(os.environ.get("CALLGRIND_WARM", "50"))
-FUNCTIONS = ["create-ticket", "get-ticket", "list-tickets", "add-thread", "update-status",
+FUNCTIONS = ["create-ticket", "get-ticket", "list-threads", "list-tickets", "add-thread",
+             "update-status",
              "update-ticket", "confirm-attachment", "escalate-tickets"]
 # Functions whose writes grow the table. moto copies every table at the start of each
 # transaction (to roll back), so its time per write grows with what is stored: the harness
@@ -239,6 +240,7 @@ def workloads(ids):
     return {
         "create-ticket": [with_claims(sample("create-ticket"), CUSTOMER, body=create_body)],
         "get-ticket": [with_claims(sample("get-ticket"), CUSTOMER, reading)],
+        "list-threads": [with_claims(sample("list-threads"), CUSTOMER, reading)],
         "list-tickets": [with_claims(sample("list-tickets"), CUSTOMER)],
         "add-thread": [with_claims(sample("add-thread"), CUSTOMER, threads,
                                    body={"message": "One more detail from the benchmark."})],

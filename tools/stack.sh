@@ -154,6 +154,7 @@ warm_api() {
   local url=$1 n=$2 id=01937f5e-7a3c-7cc0-8d2a-6f1e2b3c4d5e route i pids
   for route in "GET /v2/support-tickets" "POST /v2/support-tickets" "GET /v2/support-tickets/$id" \
       "PATCH /v2/support-tickets/$id" "POST /v2/support-tickets/$id/threads" \
+      "GET /v2/support-tickets/$id/threads" \
       "PATCH /v2/support-tickets/$id/status"; do
     pids=()
     for i in $(seq 1 "$n"); do

@@ -60,7 +60,14 @@ start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"
 start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
 
+# TESTS=tests/test_x.py make test runs only those end-to-end tests (to iterate; CI runs all,
+# and the smoke suite and the IAM report need all of them).
 log "end-to-end and template tests against $API_URL"
+if [ -n "${TESTS:-}" ]; then
+  # shellcheck disable=SC2086
+  pytest -q $TESTS
+  exit 0
+fi
 pytest -q tests
 
 log "the smoke suite (make smoke) against the local API"

@@ -9,6 +9,8 @@ pub const LOCAL_JWT_SECRET_DEFAULT: &str = "local-development-secret";
 /// The cursor key used locally when `CURSOR_SECRET` is not set (same rule as above).
 const LOCAL_CURSOR_SECRET_DEFAULT: &str = "local-development-cursor-key";
 pub const COUNTER_SHARDS_DEFAULT: u32 = 8;
+/// The most threads a ticket takes from replies (`MAX_THREADS`; template parameter MaxThreads).
+pub const MAX_THREADS_DEFAULT: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -24,6 +26,7 @@ pub struct Config {
     pub authenticator: Authenticator,
     pub cursor_secret: Vec<u8>,
     pub counter_shards: u32,
+    pub max_threads: u32,
     /// The attachments bucket; functions that never touch files run without it.
     pub bucket_name: Option<String>,
     /// Path-style S3 addresses (`S3_FORCE_PATH_STYLE=true`), for local emulators.
@@ -78,6 +81,7 @@ impl Config {
                 .filter(|n| (1..=50).contains(n))
                 .ok_or(ConfigError::Invalid("COUNTER_SHARDS", v))?,
         };
+        let max_threads = number(&get, "MAX_THREADS", MAX_THREADS_DEFAULT, 1..=10_000)?;
         let bucket_name = get("BUCKET_NAME").filter(|b| !b.is_empty());
         let s3_path_style = match get("S3_FORCE_PATH_STYLE").as_deref() {
             None | Some("") | Some("false") => false,
@@ -91,9 +95,27 @@ impl Config {
             authenticator,
             cursor_secret,
             counter_shards,
+            max_threads,
             bucket_name,
             s3_path_style,
         })
+    }
+}
+
+/// A whole number setting within `range`, or its default when unset.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    match get(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or(ConfigError::Invalid(name, v)),
     }
 }
 
@@ -154,6 +176,22 @@ mod tests {
         assert!(
             matches!(c.authenticator, Authenticator::ApiGateway { ref groups_claim } if groups_claim == "https://example.com/roles")
         );
+    }
+
+    #[test]
+    fn max_threads_is_a_bounded_number() {
+        let base = [("TABLE_NAME", "t"), ("CURSOR_SECRET", "0123456789abcdef")];
+        assert_eq!(config(&base).unwrap().max_threads, MAX_THREADS_DEFAULT);
+        let with = |v| config(&[base[0], base[1], ("MAX_THREADS", v)]);
+        assert_eq!(with("25").unwrap().max_threads, 25);
+        assert!(matches!(
+            with("0"),
+            Err(ConfigError::Invalid("MAX_THREADS", _))
+        ));
+        assert!(matches!(
+            with("many"),
+            Err(ConfigError::Invalid("MAX_THREADS", _))
+        ));
     }
 
     #[cfg(not(feature = "local-auth"))]

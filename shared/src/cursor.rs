@@ -20,6 +20,14 @@ pub struct Position {
     pub id: String,
     #[serde(rename = "c")]
     pub created_key: String,
+    /// Tickets still to pass over before the page starts (`page=N` cut short by the read
+    /// budget).
+    #[serde(rename = "s", default, skip_serializing_if = "is_zero")]
+    pub skip: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,6 +101,7 @@ mod tests {
 
     fn at() -> Position {
         Position {
+            skip: 0,
             partition: "CLIENT#alice".into(),
             id: "019a".into(),
             created_key: "2026-11-25T19:00:00.000Z#019a".into(),

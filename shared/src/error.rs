@@ -44,6 +44,8 @@ pub enum ApiError {
     TicketClosed,
     #[error("the ticket was changed by another request; read it again and retry")]
     Conflict,
+    #[error("the ticket holds the most threads it can take; open a new ticket")]
+    ThreadLimit,
     #[error("the ticket's version does not match If-Match")]
     PreconditionFailed,
     #[error("the request body is larger than 256 KiB")]
@@ -79,7 +81,7 @@ impl ApiError {
             Unauthorized => 401,
             Forbidden(_) => 403,
             NotFound => 404,
-            InvalidTransition { .. } | TicketClosed | Conflict => 409,
+            InvalidTransition { .. } | TicketClosed | Conflict | ThreadLimit => 409,
             PreconditionFailed => 412,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -102,6 +104,7 @@ impl ApiError {
             InvalidTransition { .. } => "INVALID_TRANSITION",
             TicketClosed => "TICKET_CLOSED",
             Conflict => "CONFLICT",
+            ThreadLimit => "THREAD_LIMIT",
             PreconditionFailed => "PRECONDITION_FAILED",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

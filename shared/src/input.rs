@@ -649,10 +649,107 @@ impl ListQuery {
     }
 }
 
+/// The order of a page of threads: oldest first (`asc`, the default) or newest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadOrder {
+    Asc,
+    Desc,
+}
+
+impl ThreadOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadOrder::Asc => "asc",
+            ThreadOrder::Desc => "desc",
+        }
+    }
+}
+
+/// `GET /v2/support-tickets/{id}/threads`: `limit` (1–100, default 50), `order`, `cursor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadsQuery {
+    pub limit: usize,
+    pub order: ThreadOrder,
+    pub cursor: Option<String>,
+}
+
+pub const THREADS_LIMIT_DEFAULT: usize = 50;
+pub const THREADS_LIMIT_MAX: usize = 100;
+
+impl ThreadsQuery {
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ApiError> {
+        let mut q = ThreadsQuery {
+            limit: THREADS_LIMIT_DEFAULT,
+            order: ThreadOrder::Asc,
+            cursor: None,
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        let mut errors = Vec::new();
+        for (k, v) in pairs {
+            if seen.contains(&k) {
+                errors.push(FieldError::new(k, "must be given once"));
+                continue;
+            }
+            seen.push(k);
+            match k {
+                "limit" => match v.parse::<usize>() {
+                    Ok(n) if (1..=THREADS_LIMIT_MAX).contains(&n) => q.limit = n,
+                    _ => errors.push(FieldError::new(
+                        k,
+                        format!("must be a whole number from 1 to {THREADS_LIMIT_MAX}"),
+                    )),
+                },
+                "order" => match v {
+                    "asc" => q.order = ThreadOrder::Asc,
+                    "desc" => q.order = ThreadOrder::Desc,
+                    _ => errors.push(FieldError::new(k, "must be asc or desc")),
+                },
+                "cursor" if v.is_empty() || v.len() > 4096 => {
+                    errors.push(FieldError::new(k, "is not valid"))
+                }
+                "cursor" => q.cursor = Some(v.to_owned()),
+                _ => errors.push(FieldError::new(k, "is not a known parameter")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(q)
+        } else {
+            Err(ApiError::InvalidParameters(errors))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn threads_queries_take_limit_order_and_cursor_only() {
+        let q = ThreadsQuery::parse([]).unwrap();
+        assert_eq!((q.limit, q.order, q.cursor), (50, ThreadOrder::Asc, None));
+        let q =
+            ThreadsQuery::parse([("limit", "100"), ("order", "desc"), ("cursor", "c")]).unwrap();
+        assert_eq!(
+            (q.limit, q.order, q.cursor.as_deref()),
+            (100, ThreadOrder::Desc, Some("c"))
+        );
+        for (pairs, field) in [
+            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "101")], "limit"),
+            (vec![("order", "newest")], "order"),
+            (vec![("status", "open")], "status"),
+            (vec![("order", "asc"), ("order", "desc")], "order"),
+            (vec![("cursor", "")], "cursor"),
+        ] {
+            match ThreadsQuery::parse(pairs) {
+                Err(ApiError::InvalidParameters(e)) => assert_eq!(e[0].field, field),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

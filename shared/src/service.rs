@@ -168,6 +168,7 @@ pub async fn escalate_breached(app: &App, now: DateTime<Utc>) -> Result<Escalati
             expect_status: ticket.status,
             expect_version: Some(ticket.version),
             attachment_bytes: 0,
+            thread_limit: None,
         };
         match app.store.update(&write, &[&note], &[], None, None).await {
             Ok(()) => report.escalated.push(ticket.id.clone()),
@@ -196,21 +197,14 @@ pub async fn list_tickets(
 ) -> Result<Map<String, Value>, ApiError> {
     let plan = plan_list(caller, &query.filters, query.sort)?;
     let scope = cursor_scope(caller, &query);
-    let mut after = match &query.cursor {
+    let after = match &query.cursor {
         Some(c) => Some(app.cursors.open(&scope, c)?),
         None => None,
     };
-    let page = async {
-        // `page=N` walks the cursors of the N-1 pages before it (bounded by the parser).
-        for _ in 1..query.page.unwrap_or(1) {
-            let (_, next) = app.store.list(&plan, after.clone(), query.limit).await?;
-            match next {
-                Some(n) => after = Some(n),
-                None => return Ok((Vec::new(), None)),
-            }
-        }
-        app.store.list(&plan, after.clone(), query.limit).await
-    };
+    // `page=N` passes over the (N-1) × limit tickets before it within the same read budget
+    // (bounded by the parser); a walk cut short by the budget continues through the cursor.
+    let skip = (query.page.unwrap_or(1) - 1) * query.limit;
+    let page = app.store.list(&plan, after, skip, query.limit);
     let counts = async {
         if query.count_by_status {
             app.store.counts(caller).await.map(Some)

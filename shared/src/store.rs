@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType,
-    TransactWriteItem, Update,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{Datelike, Utc};
@@ -329,13 +329,32 @@ fn ticket_item(t: &Ticket, policy: &SlaPolicy) -> Result<Item, ApiError> {
     Ok(item)
 }
 
-fn thread_item(ticket_id: &str, t: &Thread) -> Result<Item, ApiError> {
+/// The attribute of a thread item listing its attachments' ids, so that a page of threads
+/// reads exactly its own attachments.
+const ATTACHMENT_IDS: &str = "attachmentIds";
+
+fn thread_item(ticket_id: &str, t: &Thread, attachments: &[Attachment]) -> Result<Item, ApiError> {
     let mut item = to_item(t)?;
     // A thread's attachments are items of their own (their status changes); never copies.
     item.remove("attachments");
+    let ids: Vec<AttributeValue> = attachments
+        .iter()
+        .filter(|a| a.thread_id == t.id)
+        .map(|a| s(a.id.clone()))
+        .collect();
+    if !ids.is_empty() {
+        item.insert(ATTACHMENT_IDS.into(), AttributeValue::L(ids));
+    }
     item.insert(PK.into(), s(ticket_pk(ticket_id)));
     item.insert(SK.into(), s(thread_sk(t)));
     Ok(item)
+}
+
+fn attachment_ids(item: &Item) -> Vec<String> {
+    match item.get(ATTACHMENT_IDS) {
+        Some(AttributeValue::L(ids)) => ids.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn attachment_sk(id: &str) -> String {
@@ -349,13 +368,62 @@ fn attachment_item(a: &Attachment) -> Result<Item, ApiError> {
     Ok(item)
 }
 
-/// A ticket with everything in its partition.
+/// A ticket with its most recent page of threads and their attachments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TicketRecord {
     pub ticket: Ticket,
-    /// Oldest first.
+    /// The page, oldest first.
     pub threads: Vec<Thread>,
+    /// The attachments of those threads.
     pub attachments: Vec<Attachment>,
+    /// Where the threads before this page start (newest first), if there are any.
+    pub earlier: Option<String>,
+}
+
+/// Threads on a single-ticket answer, and the most a page of threads holds.
+pub const THREAD_PAGE_DEFAULT: usize = 50;
+pub const THREAD_PAGE_MAX: usize = 100;
+/// What a page of threads may come to, estimated generously (every byte of the JSON counted
+/// twice, for the escaping of the body inside Lambda's response envelope, plus room for each
+/// attachment's URLs): a page stops before it, so no answer nears Lambda's 6 MB.
+pub const THREAD_PAGE_BYTES: usize = 3 * 1024 * 1024;
+const ATTACHMENT_BYTES_ESTIMATE: usize = 4 * 1024;
+/// DynamoDB requests one page of a list or of threads may make.
+pub const QUERY_BUDGET: usize = 5;
+/// Items a filtered list reads per Query (ticket items are about 1–2 KB, so well within
+/// DynamoDB's 1 MB a page), and the most an unfiltered one asks for.
+const FILTERED_READ: usize = 500;
+const UNFILTERED_READ_MAX: usize = 1000;
+
+fn key_string(item: &Item, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Which threads of a ticket to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadQuery {
+    /// The sort key of the last thread already seen.
+    pub after: Option<String>,
+    pub limit: usize,
+    pub newest_first: bool,
+    /// Whether internal notes are read (agents) or skipped (customers).
+    pub internal: bool,
+}
+
+/// A page of threads, in the order asked, with their attachment ids, and where the next page
+/// starts (`None` on the last).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreadPage {
+    pub threads: Vec<(Thread, Vec<String>)>,
+    pub next: Option<String>,
+}
+
+fn estimated_bytes(t: &Thread, attachments: usize) -> usize {
+    2 * serde_json::to_string(t).map(|j| j.len()).unwrap_or(0)
+        + attachments * ATTACHMENT_BYTES_ESTIMATE
 }
 
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, ApiError> {
@@ -474,6 +542,9 @@ pub struct TicketWrite<'a> {
     /// Bytes of attachments declared by this change, added to the ticket's total only while
     /// that stays within the per-ticket limit.
     pub attachment_bytes: u64,
+    /// The most threads the ticket may hold before this change (replies only: status
+    /// changes and updates still record their system threads past it).
+    pub thread_limit: Option<u32>,
 }
 
 impl TicketWrite<'_> {
@@ -529,6 +600,10 @@ impl TicketWrite<'_> {
         if let Some(v) = self.expect_version {
             values.insert(":expv".into(), n(v as i64));
             condition.push_str(" AND #v = :expv");
+        }
+        if let Some(max) = self.thread_limit {
+            values.insert(":maxtc".into(), n(i64::from(max)));
+            condition.push_str(" AND #tc < :maxtc");
         }
         let mut adds = vec!["#tc :tc", "#ptc :ptc", "#v :one"];
         if self.attachment_bytes > 0 {
@@ -840,7 +915,7 @@ impl Store {
         let deltas = vec![(ticket.status, 1)];
         let mut items = vec![
             put_new(&self.table, ticket_item(ticket, &self.policy)?)?,
-            put_new(&self.table, thread_item(&ticket.id, first)?)?,
+            put_new(&self.table, thread_item(&ticket.id, first, attachments)?)?,
             counter_update(
                 &self.table,
                 self.client_counter(&ticket.client),
@@ -894,46 +969,227 @@ impl Store {
             .transpose()
     }
 
-    /// The ticket, its threads (oldest first) and its attachments: one Query on the ticket's
-    /// partition (more only if it holds over 1 MB).
+    /// The ticket with its latest page of threads (as `internal` allows) and their
+    /// attachments: the ticket item and the page are read together, then the attachments.
     #[tracing::instrument(skip_all)]
-    pub async fn ticket_record(&self, id: &str) -> Result<Option<TicketRecord>, ApiError> {
-        let mut ticket = None;
-        let mut threads = Vec::new();
-        let mut attachments = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
+    pub async fn ticket_record(
+        &self,
+        id: &str,
+        internal: bool,
+    ) -> Result<Option<TicketRecord>, ApiError> {
+        let latest = ThreadQuery {
+            after: None,
+            limit: THREAD_PAGE_DEFAULT,
+            newest_first: true,
+            internal,
+        };
+        let (ticket, page) = tokio::join!(self.ticket(id), self.threads(id, &latest));
+        let Some(ticket) = ticket? else {
+            return Ok(None);
+        };
+        let mut record = self.with_attachments(ticket, page?).await?;
+        record.threads.reverse();
+        Ok(Some(record))
+    }
+
+    /// A ticket with a page of its threads (in the page's order) and their attachments.
+    pub async fn with_attachments(
+        &self,
+        ticket: Ticket,
+        page: ThreadPage,
+    ) -> Result<TicketRecord, ApiError> {
+        let ids: Vec<String> = page
+            .threads
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().cloned())
+            .collect();
+        let attachments = self.attachments(&ticket.id, &ids).await?;
+        Ok(TicketRecord {
+            ticket,
+            threads: page.threads.into_iter().map(|(t, _)| t).collect(),
+            attachments,
+            earlier: page.next,
+        })
+    }
+
+    /// One page of a ticket's threads: at most `limit`, at most [`THREAD_PAGE_BYTES`] as
+    /// estimated, in at most [`QUERY_BUDGET`] Queries. A page cut short by the bytes or the
+    /// budget says where to go on, like a full one.
+    #[tracing::instrument(skip_all)]
+    pub async fn threads(&self, id: &str, q: &ThreadQuery) -> Result<ThreadPage, ApiError> {
+        let pk = ticket_pk(id);
+        let mut start = q.after.as_ref().map(|sk| {
+            Item::from([
+                (PK.to_owned(), s(pk.clone())),
+                (SK.to_owned(), s(sk.clone())),
+            ])
+        });
+        let mut threads: Vec<(Thread, Vec<String>)> = Vec::new();
+        let (mut bytes, mut last_key) = (0, None);
+        for _ in 0..QUERY_BUDGET {
+            let wanted = q.limit + 1 - threads.len();
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :threads)")
                 .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", s(ticket_pk(id)))
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":threads", s(THREAD_PREFIX))
+                .scan_index_forward(!q.newest_first)
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("query ticket", e))?;
+                .set_exclusive_start_key(start.take());
+            query = if q.internal {
+                query.limit(wanted as i32)
+            } else {
+                // Internal notes are dropped after they are read: read wider pages.
+                query
+                    .filter_expression("#internal = :public")
+                    .expression_attribute_names("#internal", "internal")
+                    .expression_attribute_values(":public", AttributeValue::Bool(false))
+                    .limit(wanted.max(THREAD_PAGE_MAX) as i32)
+            };
+            let out = query.send().await.map_err(|e| sdk_error("threads", e))?;
             for item in out.items.unwrap_or_default() {
                 let sk = item.get(SK).and_then(|v| v.as_s().ok()).cloned();
-                match sk.as_deref() {
-                    Some(TICKET_SK) => ticket = Some(decode(item)?),
-                    Some(k) if k.starts_with(THREAD_PREFIX) => threads.push(decode(item)?),
-                    Some(k) if k.starts_with(ATTACHMENT_PREFIX) => attachments.push(decode(item)?),
-                    _ => {}
+                let ids = attachment_ids(&item);
+                let thread: Thread = decode(item)?;
+                let size = estimated_bytes(&thread, ids.len());
+                let full = threads.len() == q.limit
+                    || (!threads.is_empty() && bytes + size > THREAD_PAGE_BYTES);
+                if full {
+                    return Ok(ThreadPage {
+                        threads,
+                        next: last_key,
+                    });
                 }
+                bytes += size;
+                threads.push((thread, ids));
+                last_key = sk;
             }
             start = out.last_evaluated_key;
             if start.is_none() {
-                break;
+                return Ok(ThreadPage {
+                    threads,
+                    next: None,
+                });
             }
         }
-        Ok(ticket.map(|ticket| TicketRecord {
-            ticket,
-            threads,
-            attachments,
-        }))
+        // The budget ran out: go on from the last item read, returned or not.
+        let next = start
+            .and_then(|k| k.get(SK).and_then(|v| v.as_s().ok()).cloned())
+            .or(last_key);
+        Ok(ThreadPage { threads, next })
+    }
+
+    /// Writes tickets and threads as they are, without transactions, counters or conditions
+    /// (BatchWriteItem, 25 items a request): for seeding large tables in tests and
+    /// benchmarks (`tickets-dev seed-*`), never for the API's writes.
+    pub async fn import(
+        &self,
+        tickets: &[Ticket],
+        threads: &[(String, Thread)],
+    ) -> Result<(), ApiError> {
+        let mut items = Vec::new();
+        for t in tickets {
+            items.push(ticket_item(t, &self.policy)?);
+        }
+        for (ticket_id, t) in threads {
+            items.push(thread_item(ticket_id, t, &[])?);
+        }
+        for chunk in items.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .map_err(|e| ApiError::internal("put request", e))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, ApiError>>()?;
+            for _ in 0..10 {
+                if pending.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("import", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(ApiError::Throttled);
+            }
+        }
+        Ok(())
+    }
+
+    /// The attachment items with these ids (BatchGetItem, 100 keys a request).
+    async fn attachments(
+        &self,
+        ticket_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Attachment>, ApiError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| {
+                    Item::from([
+                        (PK.to_owned(), s(ticket_pk(ticket_id))),
+                        (SK.to_owned(), s(attachment_sk(id))),
+                    ])
+                })
+                .collect();
+            for item in self.batch_get(keys, "attachments").await? {
+                out.push(decode(item)?);
+            }
+        }
+        out.sort_by(|a: &Attachment, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// BatchGetItem of up to 100 keys of this table, strongly consistent, unprocessed keys
+    /// asked again (five requests at most, then 429).
+    async fn batch_get(&self, keys: Vec<Item>, context: &str) -> Result<Vec<Item>, ApiError> {
+        let mut pending = Some(keys);
+        let mut items = Vec::new();
+        for _ in 0..5 {
+            let Some(keys) = pending.take().filter(|k| !k.is_empty()) else {
+                return Ok(items);
+            };
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| ApiError::internal(context, e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| sdk_error(context, e))?;
+            if let Some(mut responses) = out.responses {
+                items.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys);
+        }
+        match pending {
+            Some(k) if !k.is_empty() => Err(ApiError::Throttled),
+            _ => Ok(items),
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -1000,7 +1256,10 @@ impl Store {
     ) -> Result<(), WriteError> {
         let mut items = vec![write.build(&self.table, &self.policy)?];
         for t in new_threads {
-            items.push(put_new(&self.table, thread_item(&write.after.id, t)?)?);
+            items.push(put_new(
+                &self.table,
+                thread_item(&write.after.id, t, attachments)?,
+            )?);
         }
         for a in attachments {
             items.push(put_new(&self.table, attachment_item(a)?)?);
@@ -1023,13 +1282,16 @@ impl Store {
         self.transact_idempotent(items, idempotency).await
     }
 
-    /// Up to `limit` tickets after `after`, newest first, and where the next page starts
-    /// (none on the last page: one more ticket is looked for before saying there are more).
+    /// Up to `limit` tickets after `after` (and after passing over `skip` more, for `page=N`),
+    /// and where the next page starts: none on the last page (one more ticket is looked for
+    /// before saying there are more). At most [`QUERY_BUDGET`] Queries: when a sparse filter
+    /// uses them up, the page comes back short, and the position says where reading stopped.
     #[tracing::instrument(skip_all, fields(index = plan.index.name))]
     pub async fn list(
         &self,
         plan: &ListPlan,
         after: Option<Position>,
+        skip: usize,
         limit: usize,
     ) -> Result<(Vec<Ticket>, Option<Position>), ApiError> {
         let floor = match &plan.partitions {
@@ -1039,7 +1301,9 @@ impl Store {
                 None => return Ok((Vec::new(), None)),
             },
         };
+        let mut skip = after.as_ref().map_or(skip, |p| p.skip);
         let (mut partition, mut start) = match after {
+            Some(pos) if plan.owns(&pos.partition) && pos.id.is_empty() => (pos.partition, None),
             Some(pos) if plan.owns(&pos.partition) => {
                 let mut key = Item::new();
                 key.insert(PK.into(), s(ticket_pk(&pos.id)));
@@ -1053,13 +1317,31 @@ impl Store {
         };
         let filter = plan.filter();
         let mut found: Vec<(String, String, Ticket)> = Vec::new();
+        let mut queries = 0;
         while found.len() <= limit {
-            let wanted = limit + 1 - found.len();
-            // With a filter, read wider pages: the filter drops items after they are read.
+            if queries == QUERY_BUDGET {
+                // Out of budget: go on from where reading stopped.
+                let (id, created_key) = match &start {
+                    Some(key) => (
+                        key_string(key, PK).trim_start_matches("TICKET#").to_owned(),
+                        key_string(key, plan.index.sort_key),
+                    ),
+                    None => (String::new(), String::new()),
+                };
+                let next = Position {
+                    partition,
+                    id,
+                    created_key,
+                    skip,
+                };
+                return Ok((found.into_iter().map(|(_, _, t)| t).collect(), Some(next)));
+            }
+            let wanted = skip + limit + 1 - found.len();
+            // A filter drops items after they are read (and counted by Limit): read wide.
             let page = if filter.is_some() {
-                wanted.max(100)
+                FILTERED_READ
             } else {
-                wanted
+                wanted.min(UNFILTERED_READ_MAX)
             };
             let mut q = self
                 .client
@@ -1081,14 +1363,15 @@ impl Store {
                     q = q.expression_attribute_values(k, v.clone());
                 }
             }
+            queries += 1;
             let out = q.send().await.map_err(|e| sdk_error("list", e))?;
             for item in out.items.unwrap_or_default() {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
                 // The position is the stored sort key, exactly as the index has it.
-                let sort_value = item
-                    .get(plan.index.sort_key)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+                let sort_value = key_string(&item, plan.index.sort_key);
                 found.push((partition.clone(), sort_value, decode::<Ticket>(item)?));
             }
             if out.last_evaluated_key.is_some() {
@@ -1106,6 +1389,7 @@ impl Store {
                 partition: partition.clone(),
                 id: t.id.clone(),
                 created_key: sort_value.clone(),
+                skip: 0,
             }),
             _ => None,
         };

@@ -2,24 +2,26 @@
 //! uploads and downloads), and the confirmation of uploads: everything that needs the bucket.
 //! Built with the `files` feature; list-tickets and escalate-tickets go without.
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::auth::Caller;
+use crate::cursor::Position;
 use crate::error::ApiError;
 use crate::idempotency::{Idempotency, Recorded};
 use crate::input::{
     AddThread, AttachmentDecl, ChangeStatus, CreateTicket, UpdateTicket,
     TICKET_ATTACHMENT_BYTES_MAX,
 };
+use crate::input::{ThreadOrder, ThreadsQuery};
 use crate::model::{
     assignment_message, decide_status_change, is_valid_id, priority_message,
     reopens_on_customer_reply, status_message, timestamp, Attachment, AttachmentStatus, Status,
     StatusChange, Thread, ThreadType, Ticket, Upload, STATUS_FIELDS,
 };
 use crate::service::{no_idempotency_here, App};
-use crate::store::{TicketRecord, TicketWrite, WriteError};
+use crate::store::{ThreadQuery, TicketRecord, TicketWrite, WriteError, THREAD_PAGE_DEFAULT};
 use chrono::Utc;
 
 /// How often a write that lost a race with another request is tried again from a fresh read.
@@ -71,6 +73,30 @@ pub async fn render(
     caller: &Caller,
     uploads: &HashMap<String, Upload>,
 ) -> Result<Value, ApiError> {
+    let threads = threads_with_files(app, record, caller, uploads).await?;
+    let mut body = record
+        .ticket
+        .detail_for(&threads, caller, &app.config.sla, chrono::Utc::now());
+    // The page is the latest threads; the cursor leads to earlier ones, newest first.
+    let order = ThreadOrder::Desc;
+    let next = record.earlier.clone();
+    body["threadsPagination"] = json!({
+        "limit": THREAD_PAGE_DEFAULT,
+        "order": order.as_str(),
+        "hasMore": next.is_some(),
+        "nextCursor": seal_threads_cursor(app, caller, &record.ticket.id, order, next),
+    });
+    Ok(body)
+}
+
+/// The record's threads, each with its attachments as this caller may see them: uploaded
+/// files with a fresh download URL, new ones with their upload.
+async fn threads_with_files(
+    app: &App,
+    record: &TicketRecord,
+    caller: &Caller,
+    uploads: &HashMap<String, Upload>,
+) -> Result<Vec<Thread>, ApiError> {
     let mut threads = record.threads.clone();
     for a in record.attachments.iter().filter(|a| a.visible_to(caller)) {
         let Some(thread) = threads.iter_mut().find(|t| t.id == a.thread_id) else {
@@ -82,9 +108,7 @@ pub async fn render(
         };
         thread.attachments.push(a.to_json(url, uploads.get(&a.id)));
     }
-    Ok(record
-        .ticket
-        .detail_for(&threads, caller, &app.config.sla, chrono::Utc::now()))
+    Ok(threads)
 }
 
 /// The answer to a request that creates something: what it made, where, and whether it is
@@ -173,6 +197,7 @@ pub async fn create_ticket(
         ticket,
         threads: vec![first],
         attachments,
+        earlier: None,
     };
     // The answer is known before the write, so its replay can be written with it.
     let created = Created::new(
@@ -215,10 +240,111 @@ async fn replay_after_race(app: &App, idem: Option<&Idempotency>) -> Result<Crea
 
 async fn visible_record(app: &App, caller: &Caller, id: &str) -> Result<TicketRecord, ApiError> {
     app.store
-        .ticket_record(id)
+        .ticket_record(id, caller.is_agent())
         .await?
         .filter(|r| r.ticket.visible_to(caller))
         .ok_or(ApiError::NotFound)
+}
+
+/// The ticket item alone, if the caller may see it: what writes decide on (never the
+/// partition, which grows with every thread).
+async fn visible_ticket(app: &App, caller: &Caller, id: &str) -> Result<Ticket, ApiError> {
+    app.store
+        .ticket(id)
+        .await?
+        .filter(|t| t.visible_to(caller))
+        .ok_or(ApiError::NotFound)
+}
+
+/// `ticket` with its latest page of threads, read after a write (so the page holds it).
+async fn with_latest_threads(
+    app: &App,
+    caller: &Caller,
+    ticket: Ticket,
+) -> Result<TicketRecord, ApiError> {
+    let latest = ThreadQuery {
+        after: None,
+        limit: THREAD_PAGE_DEFAULT,
+        newest_first: true,
+        internal: caller.is_agent(),
+    };
+    let page = app.store.threads(&ticket.id, &latest).await?;
+    let mut record = app.store.with_attachments(ticket, page).await?;
+    record.threads.reverse();
+    Ok(record)
+}
+
+/// What a threads cursor is bound to: the ticket, who asked, as what, and in which order.
+fn threads_scope(caller: &Caller, ticket_id: &str, order: ThreadOrder) -> String {
+    format!(
+        "threads\n{ticket_id}\n{}\n{:?}\n{order:?}",
+        caller.sub, caller.role
+    )
+}
+
+fn seal_threads_cursor(
+    app: &App,
+    caller: &Caller,
+    ticket_id: &str,
+    order: ThreadOrder,
+    next: Option<String>,
+) -> Option<String> {
+    next.map(|sk| {
+        let at = Position {
+            skip: 0,
+            partition: ticket_id.to_owned(),
+            id: String::new(),
+            created_key: sk,
+        };
+        app.cursors
+            .seal(&threads_scope(caller, ticket_id, order), &at)
+    })
+}
+
+/// `GET /v2/support-tickets/{id}/threads`: a page of the threads the caller may see, each
+/// with its attachments, and the cursor to the next page.
+pub async fn list_threads(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    query: ThreadsQuery,
+) -> Result<Map<String, Value>, ApiError> {
+    let after = match &query.cursor {
+        Some(c) => {
+            let at = app
+                .cursors
+                .open(&threads_scope(caller, id, query.order), c)?;
+            if at.partition != id || !at.created_key.starts_with("THREAD#") {
+                return Err(ApiError::InvalidCursor);
+            }
+            Some(at.created_key)
+        }
+        None => None,
+    };
+    let q = ThreadQuery {
+        after,
+        limit: query.limit,
+        newest_first: query.order == ThreadOrder::Desc,
+        internal: caller.is_agent(),
+    };
+    let (ticket, page) = tokio::join!(visible_ticket(app, caller, id), app.store.threads(id, &q));
+    let record = app.store.with_attachments(ticket?, page?).await?;
+    let threads = threads_with_files(app, &record, caller, &HashMap::new()).await?;
+    let mut out = Map::new();
+    out.insert(
+        "data".into(),
+        Value::Array(threads.iter().map(Thread::to_json).collect()),
+    );
+    out.insert(
+        "pagination".into(),
+        json!({
+            "limit": query.limit,
+            "order": query.order.as_str(),
+            "hasMore": record.earlier.is_some(),
+            "nextCursor": seal_threads_cursor(app, caller, id, query.order, record.earlier),
+        }),
+    );
+    Ok(out)
 }
 
 pub async fn get_ticket(app: &App, caller: &Caller, id: &str) -> Result<(Ticket, Value), ApiError> {
@@ -317,6 +443,9 @@ pub async fn add_thread(
             .ok_or(ApiError::NotFound)?;
         let at = now();
         let mut plan = plan_thread(&ticket, caller, &input, &at)?;
+        if ticket.thread_count >= app.config.max_threads {
+            return Err(ApiError::ThreadLimit);
+        }
         let uploads = uploads(app, &plan.attachments).await?;
         for a in &plan.attachments {
             plan.thread
@@ -344,6 +473,7 @@ pub async fn add_thread(
             expect_status: ticket.status,
             expect_version: None,
             attachment_bytes: plan.attachment_bytes,
+            thread_limit: Some(app.config.max_threads),
         };
         let mut threads = vec![&plan.thread];
         threads.extend(plan.reopen.as_ref());
@@ -443,15 +573,15 @@ async fn change_on_version(
     mut decide: impl FnMut(&Ticket, &str) -> Result<Option<VersionedChange>, ApiError>,
 ) -> Result<(Ticket, Value), ApiError> {
     for attempt in 0..WRITE_ATTEMPTS {
-        let mut record = visible_record(app, caller, id).await?;
-        let ticket = record.ticket.clone();
+        let ticket = visible_ticket(app, caller, id).await?;
         if attempt == 0 && if_match.is_some_and(|v| v != ticket.version) {
             return Err(ApiError::PreconditionFailed);
         }
         let at = now();
         let Some(mut change) = decide(&ticket, &at)? else {
+            let record = with_latest_threads(app, caller, ticket).await?;
             let body = render(app, &record, caller, &HashMap::new()).await?;
-            return Ok((ticket, body));
+            return Ok((record.ticket, body));
         };
         let added = change.notes.len() as u32;
         change.after.updated_at = at.clone();
@@ -466,6 +596,7 @@ async fn change_on_version(
             expect_status: ticket.status,
             expect_version: Some(ticket.version),
             attachment_bytes: 0,
+            thread_limit: None,
         };
         let notes: Vec<&Thread> = change.notes.iter().collect();
         match app
@@ -474,8 +605,7 @@ async fn change_on_version(
             .await
         {
             Ok(()) => {
-                record.threads.extend(change.notes);
-                record.ticket = change.after;
+                let record = with_latest_threads(app, caller, change.after).await?;
                 let body = render(app, &record, caller, &HashMap::new()).await?;
                 return Ok((record.ticket, body));
             }

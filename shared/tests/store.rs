@@ -70,7 +70,7 @@ async fn create_writes_ticket_thread_and_counters_together() {
     let (t, first) = ticket("alice", &now(), Status::Open);
     store.create(&t, &first, &[], None).await.unwrap();
 
-    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(record.ticket, t);
     assert_eq!(record.threads, vec![first.clone()]);
     let open = Counts {
@@ -90,7 +90,7 @@ async fn create_writes_ticket_thread_and_counters_together() {
     assert_eq!(store.counts(&agent()).await.unwrap(), open);
     assert_eq!(
         store
-            .ticket_record(&t.id)
+            .ticket_record(&t.id, true)
             .await
             .unwrap()
             .unwrap()
@@ -119,6 +119,7 @@ async fn a_stale_update_writes_nothing() {
         expect_status: Status::Open,
         expect_version: Some(version),
         attachment_bytes: 0,
+        thread_limit: None,
     };
     let stale = store
         .update(&write(7), &[&system], &[], Some(Status::Open), None)
@@ -128,7 +129,7 @@ async fn a_stale_update_writes_nothing() {
         ticket: read,
         threads,
         ..
-    } = store.ticket_record(&t.id).await.unwrap().unwrap();
+    } = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(
         (read.status, read.version, threads.len()),
         (Status::Open, 1, 1)
@@ -143,7 +144,7 @@ async fn a_stale_update_writes_nothing() {
         ticket: read,
         threads,
         ..
-    } = store.ticket_record(&t.id).await.unwrap().unwrap();
+    } = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(
         (read.status, read.version, read.thread_count),
         (Status::Pending, 2, 2)
@@ -169,10 +170,10 @@ async fn walk_sorted(
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let (page, next) = store.list(&plan, after, limit).await.unwrap();
-        if next.is_some() {
-            assert_eq!(page.len(), limit, "a page before the last is full");
-        }
+        let (page, next) = store.list(&plan, after, 0, limit).await.unwrap();
+        // Short pages with more to come are allowed: a walk over empty months may use up the
+        // read budget (QUERY_BUDGET) before the page is full.
+        assert!(page.len() <= limit);
         seen.extend(page);
         match next {
             Some(n) => after = Some(n),
@@ -291,7 +292,7 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
         .create(&t, &first, std::slice::from_ref(&a), None)
         .await
         .unwrap();
-    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(record.attachments, vec![a.clone()]);
     assert_eq!(
         record.ticket.attachment_bytes,
@@ -311,13 +312,14 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
         expect_status: Status::Open,
         expect_version: None,
         attachment_bytes: bytes,
+        thread_limit: None,
     };
     let big = Attachment::new(&t.id, &reply, decl(11));
     let refused = store
         .update(&write(11), &[&reply], &[big], None, None)
         .await;
     assert!(matches!(refused, Err(WriteError::Changed)), "{refused:?}");
-    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!((record.threads.len(), record.attachments.len()), (1, 1));
     let fits = Attachment::new(&t.id, &reply, decl(10));
     store
@@ -330,7 +332,7 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
         )
         .await
         .unwrap();
-    let record = store.ticket_record(&t.id).await.unwrap().unwrap();
+    let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(record.ticket.attachment_bytes, TICKET_ATTACHMENT_BYTES_MAX);
     assert_eq!(record.attachments.len(), 2);
 
@@ -398,6 +400,7 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
         expect_status: Status::Open,
         expect_version: None,
         attachment_bytes: 0,
+        thread_limit: None,
     };
     store
         .update(&write, &[&reply], &[], None, None)

@@ -6,7 +6,12 @@
 //! - `tickets-dev schema`: the table's keys and indexes as JSON (checked against template.yaml);
 //! - `tickets-dev presign <ticket-id> <filename> <type> <size> [ttl-seconds]`: the upload and
 //!   download URLs the service would hand out for such an attachment in `$BUCKET_NAME` (the
-//!   signature tests run them against an S3 endpoint that checks SigV4).
+//!   signature tests run them against an S3 endpoint that checks SigV4);
+//! - `tickets-dev seed-tickets <client> <count>`: `count` open tickets of `client` written
+//!   straight into `$TABLE_NAME` (no counters, no transactions), for tests of large tables;
+//! - `tickets-dev seed-threads <ticket-id> <count> <characters>`: `count` public threads of
+//!   that many characters each (the worst case for answer sizes: quotes and 4-byte emoji)
+//!   added straight to a ticket, with its thread counts.
 
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
@@ -23,12 +28,16 @@ async fn main() -> ExitCode {
         Some("create-bucket") => create_bucket().await,
         Some("token") => token(&args[1..]),
         Some("presign") => presign(&args[1..]).await,
+        Some("seed-tickets") => seed_tickets(&args[1..]).await,
+        Some("seed-threads") => seed_threads(&args[1..]).await,
         Some("schema") => {
             println!("{:#}", store::schema());
             Ok(())
         }
         _ => Err(
-            "usage: tickets-dev create-table | token <sub> [customer|agent] [ttl-seconds] | schema"
+            "usage: tickets-dev create-table | create-bucket | token <sub> [customer|agent] \
+             [ttl-seconds] | schema | presign ... | seed-tickets <client> <count> | \
+             seed-threads <ticket-id> <count> <characters>"
                 .into(),
         ),
     };
@@ -163,5 +172,90 @@ fn token(args: &[String]) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     println!("{token}");
+    Ok(())
+}
+
+/// The store of `$TABLE_NAME` with the settings the functions would have.
+async fn store() -> Result<support_tickets::store::Store, String> {
+    use support_tickets::config::Config;
+    let config = Config::from_lookup(|k| {
+        std::env::var(k)
+            .ok()
+            .or_else(|| (k == "CURSOR_SECRET").then(|| "seeding-needs-no-cursors".into()))
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(support_tickets::App::new(config, &sdk_config().await).store)
+}
+
+fn count(arg: &str) -> Result<usize, String> {
+    arg.parse().map_err(|_| format!("{arg} is not a number"))
+}
+
+async fn seed_tickets(args: &[String]) -> Result<(), String> {
+    use support_tickets::input::CreateTicket;
+    use support_tickets::model::{timestamp, Category, Priority, Ticket};
+    let [client, n] = args else {
+        return Err("seed-tickets <client> <count>".into());
+    };
+    let now = chrono::Utc::now();
+    let tickets: Vec<Ticket> = (0..count(n)?)
+        .map(|i| {
+            let input = CreateTicket {
+                title: format!("Seeded ticket {i}"),
+                description: "seeded".into(),
+                priority: Priority::Low,
+                category: Category::General,
+                tags: vec![],
+                client: None,
+                attachments: vec![],
+            };
+            let at = timestamp(now - chrono::Duration::milliseconds(i as i64));
+            Ticket::open(input, client.clone(), &at)
+        })
+        .collect();
+    store()
+        .await?
+        .import(&tickets, &[])
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    println!("{}", tickets.len());
+    Ok(())
+}
+
+async fn seed_threads(args: &[String]) -> Result<(), String> {
+    use support_tickets::model::{timestamp, Thread, ThreadType};
+    let [ticket_id, n, chars] = args else {
+        return Err("seed-threads <ticket-id> <count> <characters>".into());
+    };
+    let (n, chars) = (count(n)?, count(chars)?);
+    let store = store().await?;
+    let mut ticket = store
+        .ticket(ticket_id)
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .ok_or("no such ticket")?;
+    let message: String = "\"😀".chars().cycle().take(chars).collect();
+    let start = chrono::Utc::now();
+    let threads: Vec<(String, Thread)> = (0..n)
+        .map(|i| {
+            let at = timestamp(start + chrono::Duration::milliseconds(i as i64));
+            let t = Thread::new(
+                &ticket.client,
+                message.clone(),
+                ThreadType::User,
+                false,
+                &at,
+            );
+            (ticket_id.clone(), t)
+        })
+        .collect();
+    ticket.thread_count += n as u32;
+    ticket.public_thread_count += n as u32;
+    ticket.version += n as u64;
+    store
+        .import(&[ticket], &threads)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    println!("{n}");
     Ok(())
 }

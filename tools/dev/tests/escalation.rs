@@ -61,7 +61,7 @@ async fn escalation_raises_exactly_the_breached_tickets_once() {
 
     let read = |id: String| {
         let app = app.clone();
-        async move { app.store.ticket_record(&id).await.unwrap().unwrap() }
+        async move { app.store.ticket_record(&id, true).await.unwrap().unwrap() }
     };
     let m = read(medium_late.id.clone()).await;
     assert_eq!((m.ticket.priority, m.ticket.version), (Priority::High, 2));

@@ -64,6 +64,21 @@ async fn every_sample_event_is_served_with_authorizer_claims() {
     assert_eq!(body["data"]["status"], "resolved");
     assert_eq!(body["data"]["resolution"], "Rotated the API key");
 
+    // The customer's threads, oldest first: the description, the reply, the status change.
+    let res = list_threads::handle(&app, on_ticket(event("list-threads"), &id))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = json(&res);
+    let kinds: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["user", "user", "system"]);
+    assert_eq!(body["pagination"]["hasMore"], false);
+
     let res = list_tickets::handle(&app, event("list-tickets"))
         .await
         .unwrap();
