@@ -212,6 +212,11 @@ fn thread_sk(t: &Thread) -> String {
 }
 
 /// `yyyy-mm` of a contract timestamp.
+/// Where a thread sorts in its ticket's partition (what thread cursors hold).
+pub fn thread_sort_key(t: &Thread) -> String {
+    thread_sk(t)
+}
+
 fn month_of(timestamp: &str) -> &str {
     timestamp.get(..7).unwrap_or(timestamp)
 }
@@ -1133,7 +1138,7 @@ impl Store {
     }
 
     /// The attachment items with these ids (BatchGetItem, 100 keys a request).
-    async fn attachments(
+    pub async fn attachments(
         &self,
         ticket_id: &str,
         ids: &[String],

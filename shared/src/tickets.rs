@@ -21,7 +21,10 @@ use crate::model::{
     StatusChange, Thread, ThreadType, Ticket, Upload, STATUS_FIELDS,
 };
 use crate::service::{no_idempotency_here, App};
-use crate::store::{ThreadQuery, TicketRecord, TicketWrite, WriteError, THREAD_PAGE_DEFAULT};
+use crate::store::{
+    thread_sort_key, ThreadPage, ThreadQuery, TicketRecord, TicketWrite, WriteError,
+    THREAD_PAGE_DEFAULT,
+};
 use chrono::Utc;
 
 /// How often a write that lost a race with another request is tried again from a fresh read.
@@ -256,22 +259,44 @@ async fn visible_ticket(app: &App, caller: &Caller, id: &str) -> Result<Ticket, 
         .ok_or(ApiError::NotFound)
 }
 
-/// `ticket` with its latest page of threads, read after a write (so the page holds it).
-async fn with_latest_threads(
-    app: &App,
-    caller: &Caller,
-    ticket: Ticket,
-) -> Result<TicketRecord, ApiError> {
-    let latest = ThreadQuery {
+/// Which threads a single-ticket answer shows: the latest page, as the caller may see them.
+fn latest_threads(caller: &Caller) -> ThreadQuery {
+    ThreadQuery {
         after: None,
         limit: THREAD_PAGE_DEFAULT,
         newest_first: true,
         internal: caller.is_agent(),
-    };
-    let page = app.store.threads(&ticket.id, &latest).await?;
-    let mut record = app.store.with_attachments(ticket, page).await?;
-    record.threads.reverse();
-    Ok(record)
+    }
+}
+
+/// The latest page (read newest first) with the threads written since appended, oldest first,
+/// and cut back to a page; the cursor to earlier threads moves with the cut.
+fn latest_page(
+    ticket: Ticket,
+    page: ThreadPage,
+    attachments: Vec<Attachment>,
+    added: Vec<Thread>,
+) -> TicketRecord {
+    let mut threads: Vec<Thread> = page.threads.into_iter().rev().map(|(t, _)| t).collect();
+    threads.extend(added);
+    let mut earlier = page.next;
+    if threads.len() > THREAD_PAGE_DEFAULT {
+        threads.drain(..threads.len() - THREAD_PAGE_DEFAULT);
+        earlier = threads.first().map(thread_sort_key);
+    }
+    TicketRecord {
+        ticket,
+        threads,
+        attachments,
+        earlier,
+    }
+}
+
+fn attachment_ids(page: &ThreadPage) -> Vec<String> {
+    page.threads
+        .iter()
+        .flat_map(|(_, ids)| ids.iter().cloned())
+        .collect()
 }
 
 /// What a threads cursor is bound to: the ticket, who asked, as what, and in which order.
@@ -572,14 +597,23 @@ async fn change_on_version(
     if_match: Option<u64>,
     mut decide: impl FnMut(&Ticket, &str) -> Result<Option<VersionedChange>, ApiError>,
 ) -> Result<(Ticket, Value), ApiError> {
+    let latest = latest_threads(caller);
     for attempt in 0..WRITE_ATTEMPTS {
-        let ticket = visible_ticket(app, caller, id).await?;
+        // The decision needs the ticket item alone; the answer's page of threads is read
+        // beside it, and its attachments beside the write.
+        let (ticket, page) = tokio::join!(
+            visible_ticket(app, caller, id),
+            app.store.threads(id, &latest)
+        );
+        let (ticket, page) = (ticket?, page?);
         if attempt == 0 && if_match.is_some_and(|v| v != ticket.version) {
             return Err(ApiError::PreconditionFailed);
         }
         let at = now();
+        let ids = attachment_ids(&page);
         let Some(mut change) = decide(&ticket, &at)? else {
-            let record = with_latest_threads(app, caller, ticket).await?;
+            let attachments = app.store.attachments(id, &ids).await?;
+            let record = latest_page(ticket, page, attachments, Vec::new());
             let body = render(app, &record, caller, &HashMap::new()).await?;
             return Ok((record.ticket, body));
         };
@@ -599,13 +633,14 @@ async fn change_on_version(
             thread_limit: None,
         };
         let notes: Vec<&Thread> = change.notes.iter().collect();
-        match app
-            .store
-            .update(&write, &notes, &[], change.status_from, None)
-            .await
-        {
+        let (written, attachments) = tokio::join!(
+            app.store
+                .update(&write, &notes, &[], change.status_from, None),
+            app.store.attachments(id, &ids)
+        );
+        match written {
             Ok(()) => {
-                let record = with_latest_threads(app, caller, change.after).await?;
+                let record = latest_page(change.after, page, attachments?, change.notes);
                 let body = render(app, &record, caller, &HashMap::new()).await?;
                 return Ok((record.ticket, body));
             }
