@@ -11,6 +11,10 @@ const LOCAL_CURSOR_SECRET_DEFAULT: &str = "local-development-cursor-key";
 pub const COUNTER_SHARDS_DEFAULT: u32 = 8;
 /// The most threads a ticket takes from replies (`MAX_THREADS`; template parameter MaxThreads).
 pub const MAX_THREADS_DEFAULT: u32 = 1000;
+/// Writes a caller may make in a minute (`CUSTOMER_WRITES_PER_MINUTE`,
+/// `AGENT_WRITES_PER_MINUTE`; template parameters of the same names in CamelCase).
+pub const CUSTOMER_WRITES_DEFAULT: u32 = 60;
+pub const AGENT_WRITES_DEFAULT: u32 = 600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -27,6 +31,9 @@ pub struct Config {
     pub cursor_secret: Vec<u8>,
     pub counter_shards: u32,
     pub max_threads: u32,
+    /// Writes a minute per customer and per agent.
+    pub customer_writes: u32,
+    pub agent_writes: u32,
     /// The attachments bucket; functions that never touch files run without it.
     pub bucket_name: Option<String>,
     /// Path-style S3 addresses (`S3_FORCE_PATH_STYLE=true`), for local emulators.
@@ -82,6 +89,18 @@ impl Config {
                 .ok_or(ConfigError::Invalid("COUNTER_SHARDS", v))?,
         };
         let max_threads = number(&get, "MAX_THREADS", MAX_THREADS_DEFAULT, 1..=10_000)?;
+        let customer_writes = number(
+            &get,
+            "CUSTOMER_WRITES_PER_MINUTE",
+            CUSTOMER_WRITES_DEFAULT,
+            1..=100_000,
+        )?;
+        let agent_writes = number(
+            &get,
+            "AGENT_WRITES_PER_MINUTE",
+            AGENT_WRITES_DEFAULT,
+            1..=100_000,
+        )?;
         let bucket_name = get("BUCKET_NAME").filter(|b| !b.is_empty());
         let s3_path_style = match get("S3_FORCE_PATH_STYLE").as_deref() {
             None | Some("") | Some("false") => false,
@@ -96,6 +115,8 @@ impl Config {
             cursor_secret,
             counter_shards,
             max_threads,
+            customer_writes,
+            agent_writes,
             bucket_name,
             s3_path_style,
         })

@@ -56,6 +56,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("too many requests; retry later")]
     Throttled,
+    #[error("this caller has made as many writes as a minute allows; retry after the minute")]
+    QuotaExceeded { retry_after: u64 },
     /// The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -86,7 +88,7 @@ impl ApiError {
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             IdempotencyKeyReused => 422,
-            Throttled => 429,
+            Throttled | QuotaExceeded { .. } => 429,
             Internal(_) => 500,
         }
     }
@@ -110,6 +112,7 @@ impl ApiError {
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Throttled => "THROTTLED",
+            QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Internal(_) => "INTERNAL_ERROR",
         }
     }

@@ -265,6 +265,9 @@ pub fn error_reply(err: &ApiError, request_id: &str) -> Reply {
     let reply = Reply::with_status(status, body);
     match err {
         ApiError::Throttled => reply.header(header::RETRY_AFTER, "1".into()),
+        ApiError::QuotaExceeded { retry_after } => {
+            reply.header(header::RETRY_AFTER, retry_after.to_string())
+        }
         _ => reply,
     }
 }
@@ -387,5 +390,12 @@ mod tests {
             .headers
             .iter()
             .any(|(n, v)| n == header::RETRY_AFTER && v == "1"));
+        let reply = error_reply(&ApiError::QuotaExceeded { retry_after: 17 }, "r");
+        assert_eq!(reply.status, 429);
+        assert_eq!(reply.body["code"], "QUOTA_EXCEEDED");
+        assert!(reply
+            .headers
+            .iter()
+            .any(|(n, v)| n == header::RETRY_AFTER && v == "17"));
     }
 }

@@ -9,7 +9,8 @@
 //! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`;
 //! - global counters, sharded: `COUNTS#ALL#<n>` / `COUNTS` (also remember the first month);
 //! - idempotency records: `IDEMPOTENCY#<digest of caller, operation, key>` / `IDEMPOTENCY`,
-//!   expired by DynamoDB's TTL on `expiresAt`.
+//!   expired by DynamoDB's TTL on `expiresAt`;
+//! - write quotas: `QUOTA#<sub>` / `<yyyy-mm-ddThh:mm>` (`writes` that minute), expired by TTL.
 //!
 //! List indexes, all sorted by `createdKey` = `<createdAt>#<id>`, read newest first:
 //! `byClient` (`CLIENT#<sub>`) and `byAssignee` (`ASSIGNEE#<sub|none>`) are bounded by one
@@ -51,6 +52,10 @@ const ATTACHMENT_PREFIX: &str = "ATTACH#";
 const COUNTS_SK: &str = "COUNTS";
 const FIRST_MONTH: &str = "firstMonth";
 const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+
+fn quota_pk(sub: &str) -> String {
+    format!("QUOTA#{sub}")
+}
 
 fn idempotency_pk(key_hash: &str) -> String {
     format!("IDEMPOTENCY#{key_hash}")
@@ -1086,6 +1091,64 @@ impl Store {
             .and_then(|k| k.get(SK).and_then(|v| v.as_s().ok()).cloned())
             .or(last_key);
         Ok(ThreadPage { threads, next })
+    }
+
+    /// Takes one write from the caller's quota of the minute `window` (a conditional `ADD` on
+    /// `QUOTA#<sub>` / `<window>`, removed by TTL after `expires_at`); `false` when the minute's
+    /// `limit` is used up. One item per caller and minute: concurrent writes of one caller
+    /// update it one after another, they never cancel each other as transactions would.
+    #[tracing::instrument(skip_all)]
+    pub async fn take_quota(
+        &self,
+        sub: &str,
+        window: &str,
+        limit: u32,
+        expires_at: i64,
+    ) -> Result<bool, ApiError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(quota_pk(sub)))
+            .key(SK, s(window))
+            .update_expression("ADD #w :one SET #exp = if_not_exists(#exp, :exp)")
+            .condition_expression("attribute_not_exists(#w) OR #w < :limit")
+            .expression_attribute_names("#w", "writes")
+            .expression_attribute_names("#exp", EXPIRES_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":exp", n(expires_at))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("take quota", e)),
+        }
+    }
+
+    /// Gives back a write taken from the quota of `window` (the request was a replay).
+    #[tracing::instrument(skip_all)]
+    pub async fn refund_quota(&self, sub: &str, window: &str) -> Result<(), ApiError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(quota_pk(sub)))
+            .key(SK, s(window))
+            .update_expression("ADD #w :minus")
+            .condition_expression("#w > :zero")
+            .expression_attribute_names("#w", "writes")
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(|e| sdk_error("refund quota", e))?;
+        Ok(())
     }
 
     /// Writes tickets and threads as they are, without transactions, counters or conditions

@@ -40,6 +40,35 @@ async fn back_off(attempt: usize) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// Takes one write from the caller's quota for this minute: the window taken (to give back
+/// if the request turns out to be a replay), or 429 `QUOTA_EXCEEDED` with the seconds left
+/// in the minute.
+async fn take_quota(app: &App, caller: &Caller) -> Result<String, ApiError> {
+    use chrono::Timelike;
+    let now = Utc::now();
+    let window = now.format("%Y-%m-%dT%H:%M").to_string();
+    let limit = if caller.is_agent() {
+        app.config.agent_writes
+    } else {
+        app.config.customer_writes
+    };
+    let expires_at = now.timestamp() + QUOTA_RECORD_SECONDS;
+    if app
+        .store
+        .take_quota(&caller.sub, &window, limit, expires_at)
+        .await?
+    {
+        Ok(window)
+    } else {
+        Err(ApiError::QuotaExceeded {
+            retry_after: 60 - u64::from(now.second()),
+        })
+    }
+}
+
+/// How long a minute's quota item is kept before TTL removes it.
+const QUOTA_RECORD_SECONDS: i64 = 3600;
+
 /// Refuses declarations that would take a ticket over its total.
 fn check_ticket_bytes(current: u64, decls: &[AttachmentDecl]) -> Result<u64, ApiError> {
     let adding: u64 = decls.iter().map(|d| d.size).sum();
@@ -176,9 +205,15 @@ pub async fn create_ticket(
             "only agents may open a ticket for another client".into(),
         ));
     }
-    if let Some(replay) = earlier(app, idem.as_ref()).await? {
+    // The quota is taken beside the idempotency read; a replay gives it back.
+    let (replay, quota) = tokio::join!(earlier(app, idem.as_ref()), take_quota(app, caller));
+    if let Some(replay) = replay? {
+        if let Ok(window) = quota {
+            app.store.refund_quota(&caller.sub, &window).await?;
+        }
         return Ok(replay);
     }
+    quota?;
     let bytes = check_ticket_bytes(0, &input.attachments)?;
     let at = now();
     let kind = if caller.is_agent() {
@@ -459,13 +494,15 @@ pub async fn add_thread(
     if let Some(replay) = earlier(app, idem.as_ref()).await? {
         return Ok(replay);
     }
+    // The quota is taken beside the first read of the ticket.
+    let (first, quota) = tokio::join!(visible_ticket(app, caller, id), take_quota(app, caller));
+    quota?;
+    let mut first = Some(first);
     for attempt in 0..WRITE_ATTEMPTS {
-        let ticket = app
-            .store
-            .ticket(id)
-            .await?
-            .filter(|t| t.visible_to(caller))
-            .ok_or(ApiError::NotFound)?;
+        let ticket = match first.take() {
+            Some(read) => read?,
+            None => visible_ticket(app, caller, id).await?,
+        };
         let at = now();
         let mut plan = plan_thread(&ticket, caller, &input, &at)?;
         if ticket.thread_count >= app.config.max_threads {
@@ -598,14 +635,23 @@ async fn change_on_version(
     mut decide: impl FnMut(&Ticket, &str) -> Result<Option<VersionedChange>, ApiError>,
 ) -> Result<(Ticket, Value), ApiError> {
     let latest = latest_threads(caller);
-    for attempt in 0..WRITE_ATTEMPTS {
-        // The decision needs the ticket item alone; the answer's page of threads is read
-        // beside it, and its attachments beside the write.
+    // The decision needs the ticket item alone; the answer's page of threads is read beside
+    // it (and the caller's quota, the first time), and its attachments beside the write.
+    let read = || async {
         let (ticket, page) = tokio::join!(
             visible_ticket(app, caller, id),
             app.store.threads(id, &latest)
         );
-        let (ticket, page) = (ticket?, page?);
+        Ok::<_, ApiError>((ticket?, page?))
+    };
+    let (first, quota) = tokio::join!(read(), take_quota(app, caller));
+    quota?;
+    let mut first = Some(first);
+    for attempt in 0..WRITE_ATTEMPTS {
+        let (ticket, page) = match first.take() {
+            Some(read) => read?,
+            None => read().await?,
+        };
         if attempt == 0 && if_match.is_some_and(|v| v != ticket.version) {
             return Err(ApiError::PreconditionFailed);
         }
