@@ -53,11 +53,13 @@ def test_declare_upload_confirm_download(alice):
     assert t["threads"][0]["attachments"] == [a]
     up = a["upload"]
     assert up["method"] == "PUT"
-    assert up["headers"] == {"Content-Type": "text/plain", "Content-Length": str(len(data))}
+    assert up["headers"] == {"Content-Type": "text/plain", "Content-Length": str(len(data)),
+                             "If-None-Match": "*"}
     assert TIMESTAMP.match(up["expiresAt"])
     assert f"/tickets/{t['_id']}/{a['_id']}?" in up["url"], "the key is chosen by the service"
     assert "error" not in up["url"].split("?")[0]
-    assert "content-length%3Bcontent-type" in up["url"], "size and type are signed"
+    assert "content-length%3Bcontent-type%3Bhost%3Bif-none-match" in up["url"], \
+        "size, type and the no-overwrite condition are signed"
 
     pending = alice.call("GET", f"/{t['_id']}").body["data"]["attachments"][0]
     assert pending["status"] == "pending" and "url" not in pending and "upload" not in pending
@@ -181,3 +183,35 @@ def test_answers_to_status_changes_and_updates_carry_working_download_urls(alice
         [done] = res.body["data"]["attachments"]
         got = requests.get(done["url"], timeout=30)
         assert got.status_code == 200 and got.content == b"trace"
+
+
+def test_a_confirmed_upload_cannot_be_replaced(alice):
+    """The upload URL is conditional on the key holding no object (If-None-Match: *, signed),
+    so the same URL cannot swap the confirmed bytes for others of the same size and type."""
+    t = declare(alice, [("facts.txt", b"true", "text/plain")])
+    a = t["attachments"][0]
+    assert put(a["upload"], b"true").status_code == 200
+    done, _ = wait_for_status(alice, t["_id"], a["_id"], "uploaded")
+    again = put(a["upload"], b"fake")
+    assert again.status_code == 412, again.text
+    assert requests.get(done["url"], timeout=30).content == b"true"
+
+
+def test_an_upload_after_a_rejection_is_not_kept(alice):
+    t = declare(alice, [("one.txt", b"1", "text/plain")])
+    a = t["attachments"][0]
+    assert put(a["upload"], b"12", **{"Content-Length": None}).status_code == 200
+    wait_for_status(alice, t["_id"], a["_id"], "rejected")
+    # The URL is still valid and the key empty again: the object arrives, and goes.
+    assert put(a["upload"], b"1").status_code == 200
+    s3 = boto3.client("s3", endpoint_url=os.environ["FAULT_PROXY_URL"], region_name="us-east-1")
+    deadline = time.time() + 30
+    while True:
+        try:
+            s3.head_object(Bucket=os.environ["BUCKET_NAME"], Key=f"tickets/{t['_id']}/{a['_id']}")
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "404"
+            break
+        assert time.time() < deadline, "the late object was not deleted"
+        time.sleep(0.3)
+    assert alice.call("GET", f"/{t['_id']}").body["data"]["attachments"][0]["status"] == "rejected"

@@ -85,3 +85,17 @@ def test_an_expired_url_is_refused(s3):
     time.sleep(2.5)
     refused(put(p["upload"], b"hello world"))
     assert UUID.match(p["key"].rsplit("/", 1)[1])
+
+
+def test_the_url_cannot_replace_an_object(s3):
+    """If-None-Match: * is signed: a second PUT with the same URL is refused (412) and the
+    first bytes stay; leaving the header out breaks the signature."""
+    p = presign(s3)
+    assert p["upload"]["headers"]["If-None-Match"] == "*"
+    assert put(p["upload"], b"hello world").status_code == 200
+    again = put(p["upload"], b"HELLO WORLD")
+    assert again.status_code == 412, (again.status_code, again.text)
+    assert requests.get(p["download"], timeout=30).content == b"hello world"
+    fresh = presign(s3)
+    without = {k: v for k, v in fresh["upload"]["headers"].items() if k != "If-None-Match"}
+    refused(put(fresh["upload"], b"hello world", without))

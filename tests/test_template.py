@@ -167,16 +167,22 @@ def test_the_bucket_is_private_encrypted_tls_only_with_cors_and_lifecycle(templa
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    [cors] = bucket["CorsConfiguration"]["CorsRules"]
+    # No origin unless the operator names some: the CORS rules exist only then.
+    assert template["Parameters"]["FrontendOrigins"]["Default"] == ""
+    condition, with_origins, without = bucket["CorsConfiguration"]["!If"]
+    assert condition == "HasFrontendOrigins" and without == {"!Ref": "AWS::NoValue"}
+    [cors] = with_origins["CorsRules"]
     assert cors["AllowedOrigins"] == {"!Ref": "FrontendOrigins"}
     assert set(cors["AllowedMethods"]) == {"PUT", "GET"}
+    assert set(cors["AllowedHeaders"]) == {"content-type", "if-none-match"}, "the signed headers"
     rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
     assert set(rules) == {"abort-incomplete-uploads"}, "rejected uploads are deleted at once"
     [deny] = res["AttachmentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    api_cors = res["HttpApi"]["Properties"]["CorsConfiguration"]
+    condition, api_cors, without = res["HttpApi"]["Properties"]["CorsConfiguration"]["!If"]
+    assert condition == "HasFrontendOrigins" and without == {"!Ref": "AWS::NoValue"}
     assert api_cors["AllowOrigins"] == {"!Ref": "FrontendOrigins"}
     assert {"authorization", "content-type", "if-match"} <= set(api_cors["AllowHeaders"])
     confirm = res["ConfirmAttachmentFunction"]["Properties"]["Events"]["Uploaded"]["Properties"]
@@ -238,3 +244,11 @@ def test_sla_targets_are_parameters_passed_to_every_function(template):
                for st in p["Statement"] if "dynamodb:Query" in st["Action"]]
     assert query["Resource"] == [{"!Sub": "${TicketsTable.Arn}/index/byEscalation"}], \
         "escalation reads only its sparse index"
+
+
+def test_only_the_development_config_names_frontend_origins():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    dev = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+    prod = config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    assert 'FrontendOrigins="http://localhost:8000,http://127.0.0.1:8000"' in dev
+    assert "FrontendOrigins" not in prod

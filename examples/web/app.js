@@ -30,11 +30,14 @@ async function api(method, path, body) {
   return json;
 }
 
-// Browsers set Content-Length themselves from the body; it must equal the declared size.
+// Every signed header as given (Content-Type, If-None-Match), except Content-Length, which
+// browsers set themselves from the body; it must equal the declared size.
 async function upload(file, target) {
+  const headers = { ...target.headers };
+  delete headers["Content-Length"];
   const res = await fetch(target.url, {
     method: target.method,
-    headers: { "Content-Type": target.headers["Content-Type"] },
+    headers,
     body: file,
   });
   await res.arrayBuffer(); // read to the end, so the request completes cleanly

@@ -36,7 +36,9 @@ impl Files {
     }
 
     /// A PUT URL that S3 honours only with exactly the declared Content-Type and
-    /// Content-Length (both are signed), for 15 minutes.
+    /// Content-Length, for 15 minutes, and only while the key holds no object
+    /// (`If-None-Match: *`, signed too): once an upload is confirmed, the same URL cannot
+    /// replace its bytes.
     pub async fn upload(&self, a: &Attachment) -> Result<Upload, ApiError> {
         self.upload_for(a, UPLOAD_TTL).await
     }
@@ -52,12 +54,14 @@ impl Files {
             .key(a.key())
             .content_type(&a.content_type)
             .content_length(a.size as i64)
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(|e| ApiError::internal("presign upload", e))?;
         let headers: BTreeMap<String, String> = BTreeMap::from([
             ("Content-Type".to_owned(), a.content_type.clone()),
             ("Content-Length".to_owned(), a.size.to_string()),
+            ("If-None-Match".to_owned(), "*".to_owned()),
         ]);
         let expires = chrono::Utc::now()
             + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::zero());

@@ -798,8 +798,16 @@ pub async fn confirm_upload(app: &App, key: &str) -> Result<Option<AttachmentSta
         files.delete(key).await?;
         return Ok(None);
     };
-    if attachment.status != AttachmentStatus::Pending {
-        return Ok(Some(attachment.status));
+    match attachment.status {
+        AttachmentStatus::Pending => {}
+        // An upload through a still valid URL after the first was rejected: not kept.
+        AttachmentStatus::Rejected => {
+            files.delete(key).await?;
+            return Ok(Some(attachment.status));
+        }
+        // Confirmed bytes cannot be replaced (the upload URL is conditional on no object);
+        // a repeated event changes nothing.
+        _ => return Ok(Some(attachment.status)),
     }
     let Some(stored) = files.stored(key).await? else {
         return Ok(Some(AttachmentStatus::Pending));

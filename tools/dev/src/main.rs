@@ -89,6 +89,7 @@ async fn create_bucket() -> Result<(), String> {
         .allowed_methods("PUT")
         .allowed_methods("GET")
         .allowed_headers("content-type")
+        .allowed_headers("if-none-match")
         .expose_headers("etag")
         .max_age_seconds(3000);
     for origin in origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
