@@ -1,6 +1,7 @@
 """Attachments end to end against moto: declare, upload the exact bytes to the presigned URL,
 confirmation by the bucket's event, download through the presigned GET."""
 
+import datetime
 import hashlib
 import json
 import os
@@ -215,3 +216,54 @@ def test_an_upload_after_a_rejection_is_not_kept(alice):
         assert time.time() < deadline, "the late object was not deleted"
         time.sleep(0.3)
     assert alice.call("GET", f"/{t['_id']}").body["data"]["attachments"][0]["status"] == "rejected"
+
+
+def invoke(api_url, function, event):
+    res = requests.post(f"{api_url}/2015-03-31/functions/{function}/invocations", json=event,
+                        timeout=120)
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def test_a_pending_upload_gets_a_fresh_url_from_its_owner_or_an_agent(alice, bob, agent):
+    t = declare(alice, [("late.txt", b"hello", "text/plain")])
+    a = t["attachments"][0]
+    path = f"/{t['_id']}/attachments/{a['_id']}/upload"
+    res = alice.call("POST", path)
+    assert res.status_code == 200, res.body
+    renewed = res.body["data"]
+    assert renewed["_id"] == a["_id"] and renewed["status"] == "pending"
+    assert renewed["upload"]["expiresAt"] >= a["upload"]["expiresAt"]
+    assert agent.call("POST", path).status_code == 200
+    assert_error(bob.call("POST", path), 404, "SUPPORT_TICKET_NOT_FOUND")
+    assert_error(alice.call("POST", f"/{t['_id']}/attachments/not-an-id/upload"), 404,
+                 "SUPPORT_TICKET_NOT_FOUND")
+    assert put(renewed["upload"], b"hello").status_code == 200
+    wait_for_status(alice, t["_id"], a["_id"], "uploaded")
+    assert_error(alice.call("POST", path), 409, "CONFLICT")
+    note = agent.reply(t["_id"], "internal file", internal=True,
+                       attachments=[{"filename": "n.txt", "size": 1, "type": "text/plain"}])
+    secret = note.body["data"]["attachments"][0]
+    assert_error(alice.call("POST", f"/{t['_id']}/attachments/{secret['_id']}/upload"), 404,
+                 "SUPPORT_TICKET_NOT_FOUND")
+
+
+def test_uploads_that_never_come_expire_and_free_the_budget(api_url, alice):
+    mib = 1024 * 1024
+    files = [{"filename": f"part{i}.zip", "size": 25 * mib, "type": "application/zip"} for i in range(4)]
+    t = alice.create(attachments=files)
+    assert_error(alice.reply(t["_id"], attachments=[{"filename": "x.txt", "size": 1, "type": "text/plain"}]),
+                 400, "VALIDATION_ERROR", "attachments")
+    event = json.loads((ROOT / "events" / "expire-uploads.json").read_text())
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=25)
+    event["time"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    report = invoke(api_url, "expire-uploads", event)
+    ours = {a["_id"] for a in t["attachments"]}
+    assert ours <= set(report["expired"]), report
+    got = alice.call("GET", f"/{t['_id']}").body["data"]
+    assert {a["status"] for a in got["attachments"]} == {"expired"}
+    assert all("url" not in a and "upload" not in a for a in got["attachments"])
+    assert alice.reply(t["_id"], attachments=files[:1]).status_code == 201, "the bytes came back"
+    first = t["attachments"][0]
+    assert_error(alice.call("POST", f"/{t['_id']}/attachments/{first['_id']}/upload"), 409, "CONFLICT")
+    assert not ours & set(invoke(api_url, "expire-uploads", event)["expired"]), "once"

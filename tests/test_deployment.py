@@ -17,7 +17,8 @@ from samtranslator.yaml_helper import yaml_parse
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUNCTIONS = ["CreateTicketFunction", "GetTicketFunction", "ListThreadsFunction", "ListTicketsFunction",
              "AddThreadFunction", "UpdateStatusFunction", "UpdateTicketFunction",
-             "ConfirmAttachmentFunction", "EscalateTicketsFunction"]
+             "ConfirmAttachmentFunction", "EscalateTicketsFunction",
+             "RenewUploadFunction", "ExpireUploadsFunction"]
 
 
 class NoManagedPolicies:
@@ -56,7 +57,7 @@ def test_sam_deploy_takes_the_template_as_is(sam):
 def test_every_route_needs_a_token_of_the_configured_issuer(cfn):
     body = cfn["HttpApi"]["Properties"]["Body"]
     routes = [(p, m, op) for p, ops in body["paths"].items() for m, op in ops.items()]
-    assert len(routes) == 7
+    assert len(routes) == 8
     for path, method, op in routes:
         assert op["security"] == [{"JwtAuthorizer": []}], (method, path)
     auth = body["components"]["securitySchemes"]["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]
@@ -99,7 +100,7 @@ def test_roles_grant_only_named_actions_on_named_resources(cfn):
             assert st["Resource"] != "*", (name, st)
     sqs = {name for name in FUNCTIONS for st in role_statements(cfn, name)
            if "sqs:SendMessage" in str(st["Action"])}
-    assert sqs == {"ConfirmAttachmentFunction", "EscalateTicketsFunction"}
+    assert sqs == {"ConfirmAttachmentFunction", "EscalateTicketsFunction", "ExpireUploadsFunction"}
 
 
 def test_data_is_kept_encrypted_and_recoverable(cfn):
@@ -141,14 +142,16 @@ def test_logs_keep_json_for_a_set_time_and_the_api_logs_every_request(cfn):
 
 
 def test_background_failures_land_in_a_queue_that_alarms(cfn):
-    for name in ("ConfirmAttachmentFunction", "EscalateTicketsFunction"):
+    for name in ("ConfirmAttachmentFunction", "EscalateTicketsFunction", "ExpireUploadsFunction"):
         [config] = [r["Properties"] for r in of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()
                     if r["Properties"]["FunctionName"] == {"Ref": name}]
         assert config["DestinationConfig"]["OnFailure"]["Destination"] == \
             {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
-    [rule] = of_type(cfn, "AWS::Events::Rule").values()
-    [target] = rule["Properties"]["Targets"]
-    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    rules = of_type(cfn, "AWS::Events::Rule").values()
+    assert len(rules) == 2, "escalation every 5 minutes, expiry of uploads every hour"
+    for rule in rules:
+        [target] = rule["Properties"]["Targets"]
+        assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
     alarm = cfn["FailedEventsAlarm"]["Properties"]
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["FailedEventsQueue", "QueueName"]}
 
@@ -216,7 +219,8 @@ def test_smoke_is_skipped_not_faked_without_a_deployment():
     ("create-ticket", True), ("get-ticket", True), ("list-threads", True), ("add-thread", True),
     ("update-status", True),
     ("update-ticket", True), ("confirm-attachment", True),
-    ("list-tickets", False), ("escalate-tickets", False)])
+    ("renew-upload", True), ("list-tickets", False), ("escalate-tickets", False),
+    ("expire-uploads", False)])
 def test_only_functions_that_presign_or_confirm_link_the_s3_client(package, links_s3):
     out = subprocess.run(["cargo", "tree", "--offline", "-p", package, "-e", "normal", "--prefix", "none"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)

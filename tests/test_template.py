@@ -132,7 +132,7 @@ def test_one_sample_event_per_route_and_trigger(template):
         http_events[(method, route, path.stem)] = event
     assert set(http_events) == routes
     assert s3_events == triggered == {"confirm-attachment"}
-    assert schedule_events == scheduled == {"escalate-tickets"}
+    assert schedule_events == scheduled == {"escalate-tickets", "expire-uploads"}
 
 
 S3_ACTIONS = {
@@ -145,6 +145,8 @@ S3_ACTIONS = {
     "ListTicketsFunction": set(),
     "ConfirmAttachmentFunction": {"s3:GetObject", "s3:DeleteObject", "s3:ListBucket"},
     "EscalateTicketsFunction": set(),
+    "RenewUploadFunction": {"s3:PutObject"},
+    "ExpireUploadsFunction": set(),
 }
 
 

@@ -30,7 +30,8 @@ WARM = int(os.environ.get("WARM", "1000"))
 CALLGRIND_WARM = int(os.environ.get("CALLGRIND_WARM", "50"))
 FUNCTIONS = ["create-ticket", "get-ticket", "list-threads", "list-tickets", "add-thread",
              "update-status",
-             "update-ticket", "confirm-attachment", "escalate-tickets"]
+             "update-ticket", "confirm-attachment", "escalate-tickets", "renew-upload",
+             "expire-uploads"]
 # Functions whose writes grow the table. moto copies every table at the start of each
 # transaction (to roll back), so its time per write grows with what is stored: the harness
 # empties moto and seeds anew every BATCH of their invocations, while the function process
@@ -219,21 +220,34 @@ def reset_aws():
 
 
 def seed():
-    """Three tickets of the bench customer (created through create-ticket itself)."""
+    """Three tickets of the bench customer (created through create-ticket itself), the first
+    with a file still pending; their ids and that attachment's."""
     create = with_claims(sample("create-ticket"), CUSTOMER, body={
         "title": "Benchmark ticket", "description": "Seeded by make bench.", "priority": "medium",
         "category": "technical"})
-    answers = invoke_once("create-ticket", [create] * 3)
+    with_file = json.loads(json.dumps(create))
+    with_file["body"] = json.dumps({**json.loads(create["body"]), "attachments": [
+        {"filename": "trace.log", "size": 2048, "type": "text/plain"}]})
+    answers = invoke_once("create-ticket", [with_file, create, create])
     ids = []
     for a in answers:
         assert a["statusCode"] == 201, a
         ids.append(json.loads(a["body"])["data"]["_id"])
-    return ids
+    attachment = json.loads(answers[0]["body"])["data"]["attachments"][0]["_id"]
+    return ids, attachment
 
 
-def workloads(ids):
+def renewal(ticket_id, attachment_id):
+    e = with_claims(sample("renew-upload"), CUSTOMER, ticket_id)
+    e["rawPath"] = re.sub(r"/attachments/[^/]+/", f"/attachments/{attachment_id}/", e["rawPath"])
+    e["requestContext"]["http"]["path"] = e["rawPath"]
+    e["pathParameters"]["attachmentId"] = attachment_id
+    return e
+
+
+def workloads(seeded):
     """Each function's stream of events; writes alternate so every one changes something."""
-    reading, threads, changing = ids
+    (reading, threads, changing), attachment = seeded
     create_body = {"title": "Benchmark ticket", "description": "Created by make bench.",
                    "priority": "low", "category": "general",
                    "attachments": [{"filename": "trace.log", "size": 2048, "type": "text/plain"}]}
@@ -250,6 +264,8 @@ def workloads(ids):
                           for p in ("high", "low")],
         "confirm-attachment": [sample("confirm-attachment")],
         "escalate-tickets": [sample("escalate-tickets")],
+        "renew-upload": [renewal(reading, attachment)],
+        "expire-uploads": [sample("expire-uploads")],
     }
 
 

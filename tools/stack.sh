@@ -155,6 +155,7 @@ warm_api() {
   for route in "GET /v2/support-tickets" "POST /v2/support-tickets" "GET /v2/support-tickets/$id" \
       "PATCH /v2/support-tickets/$id" "POST /v2/support-tickets/$id/threads" \
       "GET /v2/support-tickets/$id/threads" \
+      "POST /v2/support-tickets/$id/attachments/$id/upload" \
       "PATCH /v2/support-tickets/$id/status"; do
     pids=()
     for i in $(seq 1 "$n"); do

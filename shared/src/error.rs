@@ -46,6 +46,8 @@ pub enum ApiError {
     Conflict,
     #[error("the ticket holds the most threads it can take; open a new ticket")]
     ThreadLimit,
+    #[error("the attachment is no longer waiting for its upload (uploaded, rejected or expired after 24 hours); declare it again")]
+    NotPending,
     #[error("the ticket's version does not match If-Match")]
     PreconditionFailed,
     #[error("the request body is larger than 256 KiB")]
@@ -83,7 +85,7 @@ impl ApiError {
             Unauthorized => 401,
             Forbidden(_) => 403,
             NotFound => 404,
-            InvalidTransition { .. } | TicketClosed | Conflict | ThreadLimit => 409,
+            InvalidTransition { .. } | TicketClosed | Conflict | ThreadLimit | NotPending => 409,
             PreconditionFailed => 412,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -105,7 +107,7 @@ impl ApiError {
             NotFound => "SUPPORT_TICKET_NOT_FOUND",
             InvalidTransition { .. } => "INVALID_TRANSITION",
             TicketClosed => "TICKET_CLOSED",
-            Conflict => "CONFLICT",
+            Conflict | NotPending => "CONFLICT",
             ThreadLimit => "THREAD_LIMIT",
             PreconditionFailed => "PRECONDITION_FAILED",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",

@@ -118,8 +118,14 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 
 /// The `{id}` path parameter; one that cannot be an id names no ticket (404).
 pub fn ticket_id(req: &Request) -> Result<String, ApiError> {
+    path_id(req, "id")
+}
+
+/// An id path parameter (`{id}`, `{attachmentId}`); one that cannot be an id names nothing
+/// (404).
+pub fn path_id(req: &Request, name: &str) -> Result<String, ApiError> {
     req.path_parameters_ref()
-        .and_then(|p| p.first("id"))
+        .and_then(|p| p.first(name))
         .filter(|id| is_valid_id(id))
         .map(|id| id.to_ascii_lowercase())
         .ok_or(ApiError::NotFound)

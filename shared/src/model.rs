@@ -106,6 +106,7 @@ wire_enum!(AttachmentStatus {
     Pending => "pending",
     Uploaded => "uploaded",
     Rejected => "rejected",
+    Expired => "expired",
 });
 
 wire_enum!(ThreadType {

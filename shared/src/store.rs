@@ -104,7 +104,16 @@ pub const BY_ESCALATION: Index = Index {
     sort_key: DUE_KEY,
     ascending: true,
 };
-pub const INDEXES: [&Index; 8] = [
+/// Attachments still pending, oldest first, bucketed by the day they were declared
+/// (`PENDING#<yyyy-mm-dd>`): what the sweep that expires uploads never made reads. Sparse:
+/// attachment items leave it when they settle.
+pub const BY_PENDING_UPLOAD: Index = Index {
+    name: "byPendingUpload",
+    partition_key: "pendingKey",
+    sort_key: "createdAt",
+    ascending: true,
+};
+pub const INDEXES: [&Index; 9] = [
     &BY_CLIENT,
     &BY_ASSIGNEE,
     &BY_STATUS,
@@ -113,6 +122,7 @@ pub const INDEXES: [&Index; 8] = [
     &BY_MONTH,
     &BY_FIRST_RESPONSE_DUE,
     &BY_ESCALATION,
+    &BY_PENDING_UPLOAD,
 ];
 const AWAITING: &str = "AWAITING";
 const ESCALATE: &str = "ESCALATE";
@@ -134,8 +144,14 @@ pub fn schema() -> serde_json::Value {
 }
 
 fn attribute_names() -> Vec<&'static str> {
-    let mut names = vec![PK, SK, CREATED_KEY, DUE_KEY];
-    names.extend(INDEXES.iter().map(|i| i.partition_key));
+    let mut names = vec![PK, SK];
+    for index in INDEXES {
+        for name in [index.partition_key, index.sort_key] {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
     names
 }
 
@@ -375,7 +391,21 @@ fn attachment_item(a: &Attachment) -> Result<Item, ApiError> {
     let mut item = to_item(a)?;
     item.insert(PK.into(), s(ticket_pk(&a.ticket_id)));
     item.insert(SK.into(), s(attachment_sk(&a.id)));
+    if a.status == AttachmentStatus::Pending {
+        item.insert(
+            BY_PENDING_UPLOAD.partition_key.into(),
+            s(pending_partition(day_of(&a.created_at))),
+        );
+    }
     Ok(item)
+}
+
+fn pending_partition(day: &str) -> String {
+    format!("PENDING#{day}")
+}
+
+fn day_of(timestamp: &str) -> &str {
+    timestamp.get(..10).unwrap_or(timestamp)
 }
 
 /// A ticket with its most recent page of threads and their attachments.
@@ -1093,6 +1123,82 @@ impl Store {
         Ok(ThreadPage { threads, next })
     }
 
+    /// Pending attachments declared before `cutoff` on the given days (`yyyy-mm-dd`), oldest
+    /// first, at most `limit` in all: one Query per day on the sparse pending index.
+    #[tracing::instrument(skip_all)]
+    pub async fn pending_before(
+        &self,
+        cutoff: &str,
+        days: &[String],
+        limit: usize,
+    ) -> Result<Vec<Attachment>, ApiError> {
+        let mut out = Vec::new();
+        for day in days {
+            if out.len() >= limit {
+                break;
+            }
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_PENDING_UPLOAD.name)
+                .key_condition_expression("#pk = :pk AND #at < :cutoff")
+                .expression_attribute_names("#pk", BY_PENDING_UPLOAD.partition_key)
+                .expression_attribute_names("#at", BY_PENDING_UPLOAD.sort_key)
+                .expression_attribute_values(":pk", s(pending_partition(day)))
+                .expression_attribute_values(":cutoff", s(cutoff))
+                .limit((limit - out.len()) as i32)
+                .send()
+                .await
+                .map_err(|e| sdk_error("pending uploads", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(decode(item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves a pending attachment to `expired` and gives its bytes back to its ticket's
+    /// budget, in one transaction; `false` when it had settled meanwhile.
+    #[tracing::instrument(skip_all, fields(attachment = %a.id))]
+    pub async fn expire_attachment(&self, a: &Attachment) -> Result<bool, ApiError> {
+        let attachment = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(&a.ticket_id)))
+            .key(SK, s(attachment_sk(&a.id)))
+            .update_expression("SET #st = :expired REMOVE #pending")
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#pending", BY_PENDING_UPLOAD.partition_key)
+            .expression_attribute_values(":expired", s(AttachmentStatus::Expired.as_str()))
+            .expression_attribute_values(":pending", s(AttachmentStatus::Pending.as_str()))
+            .build()
+            .map_err(|e| ApiError::internal("expire attachment", e))?;
+        let ticket = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(&a.ticket_id)))
+            .key(SK, s(TICKET_SK))
+            .update_expression("ADD #ab :release")
+            .condition_expression("attribute_exists(#pk) AND #ab >= :size")
+            .expression_attribute_names("#ab", "attachmentBytes")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":release", n(-(a.size as i64)))
+            .expression_attribute_values(":size", n(a.size as i64))
+            .build()
+            .map_err(|e| ApiError::internal("release bytes", e))?;
+        let items = vec![
+            TransactWriteItem::builder().update(attachment).build(),
+            TransactWriteItem::builder().update(ticket).build(),
+        ];
+        match self.transact_with(items, None).await {
+            Ok(()) => Ok(true),
+            Err(WriteError::Changed) => Ok(false),
+            Err(WriteError::Contended) => Err(ApiError::Throttled),
+            Err(WriteError::Failed(e)) => Err(e),
+            Err(WriteError::Duplicate) => Err(ApiError::Internal("no idempotency here".into())),
+        }
+    }
+
     /// Takes one write from the caller's quota of the minute `window` (a conditional `ADD` on
     /// `QUOTA#<sub>` / `<window>`, removed by TTL after `expires_at`); `false` when the minute's
     /// `limit` is used up. One item per caller and minute: concurrent writes of one caller
@@ -1292,9 +1398,10 @@ impl Store {
             .table_name(&self.table)
             .key(PK, s(ticket_pk(&a.ticket_id)))
             .key(SK, s(attachment_sk(&a.id)))
-            .update_expression("SET #st = :to")
+            .update_expression("SET #st = :to REMOVE #pending")
             .condition_expression("#st = :pending")
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#pending", BY_PENDING_UPLOAD.partition_key)
             .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":pending", s(AttachmentStatus::Pending.as_str()))
             .send()
@@ -1659,10 +1766,19 @@ mod tests {
     fn schema_lists_every_index_with_its_sort_key() {
         let s = schema();
         let indexes = s["globalSecondaryIndexes"].as_array().unwrap();
-        assert_eq!(indexes.len(), 8);
+        assert_eq!(indexes.len(), 9);
         for i in indexes {
             let sort = &i["KeySchema"][1]["AttributeName"];
-            assert!(sort == CREATED_KEY || sort == DUE_KEY, "{i}");
+            assert!(
+                sort == CREATED_KEY || sort == DUE_KEY || sort == BY_PENDING_UPLOAD.sort_key,
+                "{i}"
+            );
         }
+        let defined = s["attributeDefinitions"].as_array().unwrap();
+        assert_eq!(
+            defined.len(),
+            2 + 9 + 3,
+            "keys, index partitions, three sort keys"
+        );
     }
 }

@@ -40,6 +40,40 @@ async fn back_off(attempt: usize) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// A fresh upload URL for an attachment still pending (the first may have expired, or a
+/// replayed answer carried an old one): for the ticket's owner or an agent (internal notes'
+/// files: agents only), within 24 hours of its declaration, on a ticket not closed.
+pub async fn renew_upload(
+    app: &App,
+    caller: &Caller,
+    ticket_id: &str,
+    attachment_id: &str,
+) -> Result<Value, ApiError> {
+    if !is_valid_id(attachment_id) {
+        return Err(ApiError::NotFound);
+    }
+    let (ticket, attachment) = tokio::join!(
+        visible_ticket(app, caller, ticket_id),
+        app.store.attachment(ticket_id, attachment_id)
+    );
+    let ticket = ticket?;
+    let attachment = attachment?
+        .filter(|a| a.visible_to(caller))
+        .ok_or(ApiError::NotFound)?;
+    if ticket.status == Status::Closed {
+        return Err(ApiError::TicketClosed);
+    }
+    let declared = chrono::DateTime::parse_from_rfc3339(&attachment.created_at)
+        .map_err(|e| ApiError::internal("attachment time", e))?
+        .with_timezone(&Utc);
+    let window = chrono::Duration::hours(crate::service::UPLOAD_WINDOW_HOURS);
+    if attachment.status != AttachmentStatus::Pending || Utc::now() - declared >= window {
+        return Err(ApiError::NotPending);
+    }
+    let upload = app.files()?.upload(&attachment).await?;
+    Ok(attachment.to_json(None, Some(&upload)))
+}
+
 /// Takes one write from the caller's quota for this minute: the window taken (to give back
 /// if the request turns out to be a replay), or 429 `QUOTA_EXCEEDED` with the seconds left
 /// in the minute.
@@ -800,8 +834,9 @@ pub async fn confirm_upload(app: &App, key: &str) -> Result<Option<AttachmentSta
     };
     match attachment.status {
         AttachmentStatus::Pending => {}
-        // An upload through a still valid URL after the first was rejected: not kept.
-        AttachmentStatus::Rejected => {
+        // An upload through a still valid URL after the first was rejected, or after the
+        // attachment expired: not kept.
+        AttachmentStatus::Rejected | AttachmentStatus::Expired => {
             files.delete(key).await?;
             return Ok(Some(attachment.status));
         }

@@ -1,0 +1,10 @@
+//! Lambda entry point: logging, settings and SDK clients once at cold start, then serve.
+
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    support_tickets::logging::init();
+    let app = support_tickets::App::from_env().await?;
+    run(service_fn(|req| renew_upload::handle(&app, req))).await
+}
