@@ -171,17 +171,19 @@ def test_a_late_event_for_a_missing_object_leaves_the_attachment_pending(api_url
     assert confirm(api_url, key) == {"results": [{"key": key, "status": "uploaded"}]}
 
 
-def test_answers_to_status_changes_and_updates_carry_working_download_urls(alice, agent):
-    """update-status and update-ticket answer the ticket with fresh presigned downloads, which
-    S3 honours only if their roles may read the objects."""
+def test_answers_to_status_changes_updates_and_thread_pages_carry_working_download_urls(alice, agent):
+    """update-status, update-ticket and list-threads answer with fresh presigned downloads,
+    which S3 honours only if their roles may read the objects."""
     t = declare(alice, [("trace.txt", b"trace", "text/plain")])
     a = t["attachments"][0]
     assert put(a["upload"], b"trace").status_code == 200
     wait_for_status(alice, t["_id"], a["_id"], "uploaded")
     for res in (agent.status(t["_id"], "in_progress"),
-                agent.call("PATCH", f"/{t['_id']}", {"priority": "low"})):
+                agent.call("PATCH", f"/{t['_id']}", {"priority": "low"}),
+                alice.call("GET", f"/{t['_id']}/threads")):
         assert res.status_code == 200, res.body
-        [done] = res.body["data"]["attachments"]
+        data = res.body["data"]
+        [done] = data["attachments"] if isinstance(data, dict) else data[0]["attachments"]
         got = requests.get(done["url"], timeout=30)
         assert got.status_code == 200 and got.content == b"trace"
 

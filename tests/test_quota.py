@@ -11,7 +11,7 @@ from test_api import assert_error
 CUSTOMER_WRITES = 60
 
 
-def room_in_this_minute(seconds=30):
+def room_in_this_minute(seconds=20):
     """Waits, if need be, for a new minute, so a test's writes all fall in one window."""
     now = datetime.datetime.now(datetime.timezone.utc)
     if now.second > 60 - seconds:
