@@ -115,9 +115,18 @@ def test_one_sample_event_per_route_and_trigger(template):
         for res in functions(template).values()
         if any(e["Type"] == "Schedule" for e in res["Properties"]["Events"].values())
     }
-    http_events, s3_events, schedule_events = {}, set(), set()
+    cognito_triggered = {
+        res["Metadata"]["BuildProperties"]["Binary"]
+        for res in functions(template).values()
+        if any(e["Type"] == "Cognito" for e in res["Properties"]["Events"].values())
+    }
+    http_events, s3_events, schedule_events, cognito_events = {}, set(), set(), set()
     for path in sorted((ROOT / "events").glob("*.json")):
         event = json.loads(path.read_text())
+        if "triggerSource" in event:
+            assert event["triggerSource"].startswith("TokenGeneration_")
+            cognito_events.add(path.stem)
+            continue
         if event.get("source") == "aws.events":
             assert event["detail-type"] == "Scheduled Event"
             schedule_events.add(path.stem)
@@ -133,6 +142,7 @@ def test_one_sample_event_per_route_and_trigger(template):
     assert set(http_events) == routes
     assert s3_events == triggered == {"confirm-attachment"}
     assert schedule_events == scheduled == {"escalate-tickets", "expire-uploads"}
+    assert cognito_events == cognito_triggered == {"guard-agent-tokens"}
 
 
 S3_ACTIONS = {
@@ -147,6 +157,7 @@ S3_ACTIONS = {
     "EscalateTicketsFunction": set(),
     "RenewUploadFunction": {"s3:PutObject"},
     "ExpireUploadsFunction": set(),
+    "GuardAgentTokensFunction": set(),
 }
 
 

@@ -37,7 +37,7 @@ MANAGED = {
 }
 # The services whose calls the local endpoint sees; grants of other services are used by
 # Lambda itself on the function's behalf (logs, traces, failure destinations).
-CHECKED_SERVICES = ("dynamodb", "s3")
+CHECKED_SERVICES = ("dynamodb", "s3", "cognito-idp")
 
 
 class Unsupported(Exception):
@@ -307,6 +307,33 @@ def dynamodb_actions(operation, body):
     return [(f"dynamodb:{operation}", "*")]
 
 
+def json_service(target):
+    """The IAM service of a JSON-protocol request, from its X-Amz-Target."""
+    if target.startswith("DynamoDB_"):
+        return "dynamodb"
+    if target.startswith("AWSCognitoIdentityProviderService."):
+        return "cognito-idp"
+    return None
+
+
+def cognito_actions(operation, body):
+    try:
+        req = json.loads(body or b"{}")
+    except ValueError:
+        req = {}
+    pool = req.get("UserPoolId", "*")
+    return [(f"cognito-idp:{operation}", f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{pool}")]
+
+
+def denied_json(function, action, resource):
+    """AccessDeniedException as the JSON-protocol services (DynamoDB, Cognito) answer it."""
+    message = (f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{function}-role/{function} is not "
+               f"authorized to perform: {action} on resource: {resource} because no "
+               f"identity-based policy allows the {action} action")
+    return 400, "application/x-amz-json-1.0", json.dumps(
+        {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": message}).encode()
+
+
 S3_OBJECT_SUBRESOURCES = {"tagging": "ObjectTagging", "acl": "ObjectAcl",
                           "attributes": "ObjectAttributes"}
 
@@ -337,14 +364,6 @@ def s3_actions(method, path, query, headers):
     if method == "DELETE":
         return [("s3:DeleteObject", obj)]
     return [(f"s3:{method}Object", obj)]
-
-
-def denied_dynamodb(function, action, resource):
-    message = (f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{function}-role/{function} is not "
-               f"authorized to perform: {action} on resource: {resource} because no "
-               f"identity-based policy allows the {action} action")
-    return 400, "application/x-amz-json-1.0", json.dumps(
-        {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": message}).encode()
 
 
 def denied_s3():

@@ -173,8 +173,11 @@ class Proxy(BaseHTTPRequestHandler):
             if s3 and not localiam.signed(self.headers, query):
                 return localiam.denied_s3(), None
             return None, None
+        service = localiam.json_service(self.headers.get("x-amz-target") or "")
         if s3:
             actions = localiam.s3_actions(self.command, url.path, query, self.headers)
+        elif service == "cognito-idp":
+            actions = localiam.cognito_actions(target, body)
         else:
             actions = localiam.dynamodb_actions(target, body)
         with LOCK:
@@ -189,7 +192,7 @@ class Proxy(BaseHTTPRequestHandler):
                     print(f"IAM: {function} may not {action} on {resource}", file=sys.stderr,
                           flush=True)
                     refusal = (localiam.denied_s3() if s3
-                               else localiam.denied_dynamodb(function, action, resource))
+                               else localiam.denied_json(function, action, resource))
                     return refusal, None
                 usage["used"].add(action)
             if not (s3 and self.command in ("GET", "HEAD")):
@@ -209,7 +212,8 @@ class Proxy(BaseHTTPRequestHandler):
         if self.path == "/__iam":
             return self._iam_control(body)
         target = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
-        name = f"dynamodb:{target}" if target else f"s3:{self.command}"
+        service = localiam.json_service(self.headers.get("x-amz-target") or "") or "dynamodb"
+        name = f"{service}:{target}" if target else f"s3:{self.command}"
         with LOCK:
             STATS[name] = STATS.get(name, 0) + 1
         with LOCK:

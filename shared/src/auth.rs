@@ -120,6 +120,29 @@ pub(crate) fn caller_from_claims(
     })
 }
 
+/// The groups a token may carry: `None` to keep them as they are, or the groups without
+/// `agents` when the account has no second factor (`has_mfa`, asked only of agents, since it
+/// costs a request). Agents act on every customer's data; a password alone must not be enough.
+pub async fn groups_for_token<F, Fut, E>(
+    groups: &[String],
+    has_mfa: F,
+) -> Result<Option<Vec<String>>, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, E>>,
+{
+    if !groups.iter().any(|g| g == AGENTS_GROUP) || has_mfa().await? {
+        return Ok(None);
+    }
+    Ok(Some(
+        groups
+            .iter()
+            .filter(|g| *g != AGENTS_GROUP)
+            .cloned()
+            .collect(),
+    ))
+}
+
 /// Groups arrive as a JSON list (names exact), as API Gateway's flattening of a list claim,
 /// `[a b]` (names separated by single spaces: API Gateway joins them so, and Cognito group
 /// names cannot contain whitespace), or as one plain name. Names are never split on commas:
@@ -168,6 +191,34 @@ mod tests {
         ] {
             assert!(!agent(raw), "{raw}");
         }
+    }
+
+    #[tokio::test]
+    async fn agents_keep_their_group_only_with_a_second_factor() {
+        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let decide = |g: Vec<String>, mfa: bool| async move {
+            let asked = std::cell::Cell::new(false);
+            let out = groups_for_token(&g, || async {
+                asked.set(true);
+                Ok::<_, ()>(mfa)
+            })
+            .await
+            .unwrap();
+            (out, asked.get())
+        };
+        assert_eq!(
+            decide(groups(&["agents", "billing"]), true).await,
+            (None, true)
+        );
+        assert_eq!(
+            decide(groups(&["agents", "billing"]), false).await,
+            (Some(groups(&["billing"])), true)
+        );
+        assert_eq!(
+            decide(groups(&["customers"]), false).await,
+            (None, false),
+            "customers need no second factor and cost no request"
+        );
     }
 
     #[test]
