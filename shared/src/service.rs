@@ -110,6 +110,17 @@ pub(crate) fn no_idempotency_here() -> ApiError {
     ApiError::Internal("idempotency conflict on a write without a key".into())
 }
 
+/// The time a scheduled event was due (its `time`), so a run is decided by its schedule,
+/// not by when it ran; now when the event has none.
+pub fn scheduled_time(event: &serde_json::Value) -> DateTime<Utc> {
+    event
+        .get("time")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
 /// How long a declared attachment may stay pending before it expires and gives its bytes
 /// back to the ticket's budget.
 pub const UPLOAD_WINDOW_HOURS: i64 = 24;

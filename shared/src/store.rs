@@ -19,6 +19,7 @@
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
@@ -27,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use chrono::{Datelike, Utc};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::auth::Caller;
@@ -528,6 +529,23 @@ pub enum WriteError {
 impl From<ApiError> for WriteError {
     fn from(e: ApiError) -> Self {
         WriteError::Failed(e)
+    }
+}
+
+/// Whether a conditional UpdateItem was applied: `false` when its condition did not hold.
+fn condition_held<R: std::fmt::Debug>(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError, R>>,
+    context: &str,
+) -> Result<bool, ApiError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_error(context, e)),
     }
 }
 
@@ -1226,16 +1244,7 @@ impl Store {
             .expression_attribute_values(":limit", n(i64::from(limit)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("take quota", e)),
-        }
+        condition_held(result, "take quota")
     }
 
     /// Gives back a write taken from the quota of `window` (the request was a replay).
@@ -1406,16 +1415,7 @@ impl Store {
             .expression_attribute_values(":pending", s(AttachmentStatus::Pending.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("settle attachment", e)),
-        }
+        condition_held(result, "settle attachment")
     }
 
     /// New threads and the ticket's update in one transaction; when the status moves, the
@@ -1628,39 +1628,15 @@ impl Store {
     }
 
     async fn global_counters(&self) -> Result<Vec<Item>, ApiError> {
-        let mut keys = KeysAndAttributes::builder().consistent_read(true);
-        for shard in 0..self.shards {
-            let mut key = Item::new();
-            key.insert(PK.into(), s(self.global_counter(shard)));
-            key.insert(SK.into(), s(COUNTS_SK));
-            keys = keys.keys(key);
-        }
-        let mut pending = Some(BTreeMap::from([(
-            self.table.clone(),
-            keys.build()
-                .map_err(|e| ApiError::internal("batch keys", e))?,
-        )]));
-        let mut items = Vec::new();
-        for _ in 0..5 {
-            let Some(request) = pending.take().filter(|r| !r.is_empty()) else {
-                break;
-            };
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| sdk_error("global counts", e))?;
-            if let Some(mut responses) = out.responses {
-                items.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            pending = out.unprocessed_keys.map(|u| u.into_iter().collect());
-        }
-        if pending.is_some_and(|p| !p.is_empty()) {
-            return Err(ApiError::Throttled);
-        }
-        Ok(items)
+        let keys = (0..self.shards)
+            .map(|shard| {
+                Item::from([
+                    (PK.to_owned(), s(self.global_counter(shard))),
+                    (SK.to_owned(), s(COUNTS_SK)),
+                ])
+            })
+            .collect();
+        self.batch_get(keys, "global counts").await
     }
 
     async fn first_month(&self) -> Result<Option<String>, ApiError> {

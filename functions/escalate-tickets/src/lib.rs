@@ -1,17 +1,11 @@
 //! The EventBridge schedule (every 5 minutes): escalate tickets whose first response is
 //! overdue as of the event's `time`, so a run is decided by its schedule, not by when it ran.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use support_tickets::{service, App};
 
 pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Error> {
-    let now = event
-        .get("time")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now);
+    let now = service::scheduled_time(&event);
     let report = service::escalate_breached(app, now)
         .await
         .map_err(|e| format!("escalation failed: {e:?}"))?;

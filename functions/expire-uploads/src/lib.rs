@@ -2,17 +2,11 @@
 //! declared (as of the event's `time`) become `expired` and give their bytes back to their
 //! ticket's budget.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use support_tickets::{service, App};
 
 pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Error> {
-    let now = event
-        .get("time")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now);
+    let now = service::scheduled_time(&event);
     let report = service::expire_uploads(app, now)
         .await
         .map_err(|e| format!("expiring uploads failed: {e:?}"))?;
