@@ -89,3 +89,14 @@ def test_throttling_inside_a_transaction_is_never_a_500(alice, faults, fail):
     assert len(alice.walk()) == 1, "nothing written"
     got = alice.call("GET", f"/{t['_id']}").body["data"]
     assert got["threadCount"] == 1
+
+
+def test_a_create_that_landed_but_lost_its_answer_is_answered_once(alice, faults):
+    """The SDK sends a transaction again when its answer is lost; the second try's
+    put-if-absent fails on the first's ticket (moto ignores ClientRequestToken, DynamoDB
+    dedupes): the create is done, not throttled, and made one ticket."""
+    faults(fail={"TransactWriteItems": {"error": "land-then-drop", "times": 1}})
+    res = alice.call("POST", body=BODY)
+    assert res.status_code == 201, res.body
+    faults()
+    assert [t["_id"] for t in alice.walk()] == [res.body["data"]["_id"]]

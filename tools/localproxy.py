@@ -20,7 +20,8 @@ next n calls (all without `times`). It is answered here as DynamoDB would (`Inte
 with 500; `TransactionCanceledException` with the cancellation reason `reason`, by default
 `TransactionConflict`; any other type, such as
 `ProvisionedThroughputExceededException`, with 400), without reaching moto; the type `drop`
-closes the connection without an answer.
+closes the connection without an answer, and `land-then-drop` passes the request to moto and
+then closes the connection without its answer (a write that landed, its answer lost).
 
 - IAM (tools/localiam.py): a request signed with a function's own key is checked against that
   function's role in template.yaml and refused as AWS refuses it (DynamoDB's
@@ -234,7 +235,7 @@ class Proxy(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return None
-        if failure:
+        if failure and failure != "land-then-drop":
             return self._fail(failure, reason)
         url = urllib.parse.urlsplit(self.path)
         refusal, on_missing = (None, None) if url.path.startswith("/moto-api") else \
@@ -249,6 +250,13 @@ class Proxy(BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=headers)
             res = conn.getresponse()
             data = res.read()
+        if failure == "land-then-drop":
+            # The request took effect, but its answer is lost (a client timeout): the client
+            # sends it again.
+            conn.close()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return None
         if on_missing == "hide" and res.status == 404:
             conn.close()
             return self._answer(*localiam.denied_s3())
