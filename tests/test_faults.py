@@ -100,3 +100,14 @@ def test_a_create_that_landed_but_lost_its_answer_is_answered_once(alice, faults
     assert res.status_code == 201, res.body
     faults()
     assert [t["_id"] for t in alice.walk()] == [res.body["data"]["_id"]]
+
+
+def test_a_reply_that_landed_but_lost_its_answer_is_written_once(alice, faults):
+    t = alice.create()
+    faults(fail={"TransactWriteItems": {"error": "land-then-drop", "times": 1}})
+    res = alice.reply(t["_id"], "said once")
+    assert res.status_code == 201, res.body
+    faults()
+    got = alice.call("GET", f"/{t['_id']}").body["data"]
+    assert [th["message"] for th in got["threads"]].count("said once") == 1
+    assert got["threadCount"] == 2

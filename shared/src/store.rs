@@ -1375,6 +1375,24 @@ impl Store {
         }
     }
 
+    /// Whether this thread is stored (strongly consistent).
+    #[tracing::instrument(skip_all)]
+    pub async fn has_thread(&self, ticket_id: &str, t: &Thread) -> Result<bool, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(ticket_id)))
+            .key(SK, s(thread_sk(t)))
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", PK)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get thread", e))?;
+        Ok(out.item.is_some())
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn attachment(
         &self,
