@@ -22,4 +22,9 @@ start_proxy "$LOCAL_AWS_PORT" "http://127.0.0.1:$API_PORT" "$ROOT/.local/proxy.l
 export AUTH_MODE=local
 log "API on http://127.0.0.1:$API_PORT (table $TABLE_NAME, bucket $BUCKET_NAME at $AWS_ENDPOINT_URL); Ctrl-C stops"
 log "a token: make token SUB=alice ROLE=customer"
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --concurrency 4
+# In its own process group and waited for, so that Ctrl-C or a TERM to this script runs the
+# EXIT trap at once and stops watch with everything else (a foreground command would hold
+# the trap until it ended by itself).
+setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" --concurrency 4 &
+STARTED_PIDS+=("$!")
+wait "$!"
