@@ -109,11 +109,14 @@ def test_a_full_ticket_takes_no_more_replies_but_agents_still_manage_it(full_tic
     owner, tid = full_ticket
     assert_error(owner.reply(tid, "one more"), 409, "THREAD_LIMIT")
     assert_error(agent.reply(tid, "and from us"), 409, "THREAD_LIMIT")
-    for res in (agent.call("PATCH", f"/{tid}", {"priority": "high"}),
-                agent.status(tid, "resolved", "Answered in the threads"),
-                owner.status(tid, "closed")):
+    for call in (lambda: agent.call("PATCH", f"/{tid}", {"priority": "high"}),
+                 lambda: agent.status(tid, "resolved", "Answered in the threads"),
+                 lambda: owner.status(tid, "closed")):
+        res, queries = queries_of(call)
         assert res.status_code == 200, res.body
         within_lambda_limits(res)
+        # The ticket item and one page: never the 60 MB partition.
+        assert queries <= QUERY_BUDGET, queries
     got = owner.call("GET", f"/{tid}").body["data"]
     assert got["status"] == "closed" and got["threadCount"] == MAX_THREADS + 3
     assert got["threads"][-1]["type"] == "system"
@@ -199,3 +202,21 @@ def test_deep_pages_walk_within_one_budget(many_tickets):
     assert res.body["pagination"]["hasMore"] is True
     rest = many_tickets.walk(status="closed", limit=20, cursor=res.body["pagination"]["nextCursor"])
     assert rest == []
+
+
+def test_a_list_of_maximum_size_tickets_stays_within_lambda_limits(api_url):
+    """100 tickets whose descriptions hold 20,000 quotes and emoji would make an 8 MB answer:
+    the page stops at its byte budget, short but with a cursor, and the walk returns all."""
+    owner = Client(api_url, unique("verbose"))
+    seed("seed-tickets", owner.sub, "101", str(MESSAGE_MAX))
+    try:
+        res = owner.call("GET", params={"limit": 100})
+        assert res.status_code == 200, res.body
+        within_lambda_limits(res)
+        assert 0 < len(res.body["data"]) < 100 and res.body["pagination"]["hasMore"] is True
+        seen = owner.walk(limit=100)
+        assert len(seen) == 101 and len({t["_id"] for t in seen}) == 101
+    finally:
+        delete_all(lambda tbl, **kw: tbl.query(
+            IndexName="byClient", KeyConditionExpression=Key("clientKey").eq(f"CLIENT#{owner.sub}"),
+            **kw))

@@ -2,7 +2,6 @@
 (SAM's own translator, run here): identity, least privilege, data safety, operations, the
 build layout. What needs an AWS account is proven by `make smoke` against a deployment."""
 
-import copy
 import json
 import os
 import pathlib
@@ -11,37 +10,26 @@ import sys
 import tomllib
 
 import pytest
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import localiam  # noqa: E402
+
 FUNCTIONS = ["CreateTicketFunction", "GetTicketFunction", "ListThreadsFunction", "ListTicketsFunction",
              "AddThreadFunction", "UpdateStatusFunction", "UpdateTicketFunction",
              "ConfirmAttachmentFunction", "EscalateTicketsFunction",
              "RenewUploadFunction", "ExpireUploadsFunction", "GuardAgentTokensFunction"]
 
 
-class NoManagedPolicies:
-    """The template names no managed policy by name; SAM's own are ARNs."""
-
-    def load(self):
-        return {}
-
-
 @pytest.fixture(scope="module")
 def sam():
-    return yaml_parse((ROOT / "template.yaml").read_text())
+    return localiam.load_template(ROOT / "template.yaml")
 
 
 @pytest.fixture(scope="module")
 def cfn(sam):
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    t = copy.deepcopy(sam)
-    for res in t["Resources"].values():
-        if res["Type"] == "AWS::Serverless::Function":
-            # sam build/package replaces the local path with the uploaded artifact.
-            res["Properties"]["CodeUri"] = "s3://artifacts/function.zip"
-    return transform(t, {}, NoManagedPolicies())["Resources"]
+    # SAM's own translator, as sam deploy runs it (shared with the local IAM check).
+    return localiam.transformed(sam)["Resources"]
 
 
 def of_type(resources, kind):

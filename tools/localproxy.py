@@ -162,7 +162,7 @@ class Proxy(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _authorize(self, target, body, url, query):
+    def _authorize(self, service, target, body, url, query):
         """(refusal, on_missing): the refusal to answer with, or None when the request may go
         on; and what a 404 from S3 means for this caller: "hide" (answer 403), a callback that
         records the use of ListBucket, or None."""
@@ -174,7 +174,6 @@ class Proxy(BaseHTTPRequestHandler):
             if s3 and not localiam.signed(self.headers, query):
                 return localiam.denied_s3(), None
             return None, None
-        service = localiam.json_service(self.headers.get("x-amz-target") or "")
         if s3:
             actions = localiam.s3_actions(self.command, url.path, query, self.headers)
         elif service == "cognito-idp":
@@ -213,8 +212,8 @@ class Proxy(BaseHTTPRequestHandler):
         if self.path == "/__iam":
             return self._iam_control(body)
         target = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
-        service = localiam.json_service(self.headers.get("x-amz-target") or "") or "dynamodb"
-        name = f"{service}:{target}" if target else f"s3:{self.command}"
+        service = localiam.json_service(self.headers.get("x-amz-target") or "")
+        name = f"{service or 'dynamodb'}:{target}" if target else f"s3:{self.command}"
         with LOCK:
             STATS[name] = STATS.get(name, 0) + 1
         with LOCK:
@@ -239,7 +238,8 @@ class Proxy(BaseHTTPRequestHandler):
             return self._fail(failure, reason)
         url = urllib.parse.urlsplit(self.path)
         refusal, on_missing = (None, None) if url.path.startswith("/moto-api") else \
-            self._authorize(target, body, url, urllib.parse.parse_qs(url.query, keep_blank_values=True))
+            self._authorize(service, target, body, url,
+                            urllib.parse.parse_qs(url.query, keep_blank_values=True))
         if refusal:
             return self._answer(*refusal)
         up = urllib.parse.urlsplit(self.upstream)

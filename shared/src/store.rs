@@ -229,16 +229,12 @@ fn ticket_pk(id: &str) -> String {
     format!("TICKET#{id}")
 }
 
-fn thread_sk(t: &Thread) -> String {
+/// Where a thread sorts in its ticket's partition (what thread cursors hold).
+pub fn thread_sk(t: &Thread) -> String {
     format!("{THREAD_PREFIX}{}#{}", t.timestamp, t.id)
 }
 
 /// `yyyy-mm` of a contract timestamp.
-/// Where a thread sorts in its ticket's partition (what thread cursors hold).
-pub fn thread_sort_key(t: &Thread) -> String {
-    thread_sk(t)
-}
-
 fn month_of(timestamp: &str) -> &str {
     timestamp.get(..7).unwrap_or(timestamp)
 }
@@ -424,10 +420,11 @@ pub struct TicketRecord {
 /// Threads on a single-ticket answer, and the most a page of threads holds.
 pub const THREAD_PAGE_DEFAULT: usize = 50;
 pub const THREAD_PAGE_MAX: usize = 100;
-/// What a page of threads may come to, estimated generously (every byte of the JSON counted
-/// twice, for the escaping of the body inside Lambda's response envelope, plus room for each
-/// attachment's URLs): a page stops before it, so no answer nears Lambda's 6 MB.
-pub const THREAD_PAGE_BYTES: usize = 3 * 1024 * 1024;
+/// What a page of threads or tickets may come to, estimated generously (every byte of the JSON
+/// counted twice, for the escaping of the body inside Lambda's response envelope, plus room
+/// for each attachment's URLs): a page stops before it, so no answer nears Lambda's 6 MB.
+/// (A ticket's description alone may be 20,000 characters: 100 of them would not fit.)
+pub const PAGE_BYTES: usize = 3 * 1024 * 1024;
 const ATTACHMENT_BYTES_ESTIMATE: usize = 4 * 1024;
 /// DynamoDB requests one page of a list or of threads may make.
 pub const QUERY_BUDGET: usize = 5;
@@ -454,6 +451,18 @@ pub struct ThreadQuery {
     pub internal: bool,
 }
 
+impl ThreadQuery {
+    /// The page a single-ticket answer shows: the latest threads.
+    pub fn latest(internal: bool) -> Self {
+        ThreadQuery {
+            after: None,
+            limit: THREAD_PAGE_DEFAULT,
+            newest_first: true,
+            internal,
+        }
+    }
+}
+
 /// A page of threads, in the order asked, with their attachment ids, and where the next page
 /// starts (`None` on the last).
 #[derive(Clone, Debug, PartialEq)]
@@ -462,8 +471,54 @@ pub struct ThreadPage {
     pub next: Option<String>,
 }
 
-fn estimated_bytes(t: &Thread, attachments: usize) -> usize {
-    2 * serde_json::to_string(t).map(|j| j.len()).unwrap_or(0)
+impl ThreadPage {
+    pub fn attachment_ids(&self) -> Vec<String> {
+        self.threads
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().cloned())
+            .collect()
+    }
+}
+
+impl TicketRecord {
+    /// A single-ticket answer's record: the latest page (read newest first) with the threads
+    /// written since appended, oldest first, cut back to a page; the cursor to earlier
+    /// threads moves with the cut.
+    pub fn latest(
+        ticket: Ticket,
+        page: ThreadPage,
+        attachments: Vec<Attachment>,
+        added: Vec<Thread>,
+    ) -> Self {
+        let mut threads: Vec<Thread> = page.threads.into_iter().rev().map(|(t, _)| t).collect();
+        threads.extend(added);
+        let mut earlier = page.next;
+        if threads.len() > THREAD_PAGE_DEFAULT {
+            threads.drain(..threads.len() - THREAD_PAGE_DEFAULT);
+            earlier = threads.first().map(thread_sk);
+        }
+        TicketRecord {
+            ticket,
+            threads,
+            attachments,
+            earlier,
+        }
+    }
+
+    /// A page of threads in the order it was read, with their attachments.
+    pub fn page(ticket: Ticket, page: ThreadPage, attachments: Vec<Attachment>) -> Self {
+        TicketRecord {
+            ticket,
+            threads: page.threads.into_iter().map(|(t, _)| t).collect(),
+            attachments,
+            earlier: page.next,
+        }
+    }
+}
+
+/// What `value` adds to an answer inside Lambda's envelope, at most (see [`PAGE_BYTES`]).
+fn estimated_bytes(value: &impl serde::Serialize, attachments: usize) -> usize {
+    2 * serde_json::to_string(value).map(|j| j.len()).unwrap_or(0)
         + attachments * ATTACHMENT_BYTES_ESTIMATE
 }
 
@@ -1035,42 +1090,22 @@ impl Store {
         id: &str,
         internal: bool,
     ) -> Result<Option<TicketRecord>, ApiError> {
-        let latest = ThreadQuery {
-            after: None,
-            limit: THREAD_PAGE_DEFAULT,
-            newest_first: true,
-            internal,
-        };
+        let latest = ThreadQuery::latest(internal);
         let (ticket, page) = tokio::join!(self.ticket(id), self.threads(id, &latest));
         let Some(ticket) = ticket? else {
             return Ok(None);
         };
-        let mut record = self.with_attachments(ticket, page?).await?;
-        record.threads.reverse();
-        Ok(Some(record))
-    }
-
-    /// A ticket with a page of its threads (in the page's order) and their attachments.
-    pub async fn with_attachments(
-        &self,
-        ticket: Ticket,
-        page: ThreadPage,
-    ) -> Result<TicketRecord, ApiError> {
-        let ids: Vec<String> = page
-            .threads
-            .iter()
-            .flat_map(|(_, ids)| ids.iter().cloned())
-            .collect();
-        let attachments = self.attachments(&ticket.id, &ids).await?;
-        Ok(TicketRecord {
+        let page = page?;
+        let attachments = self.attachments(id, &page.attachment_ids()).await?;
+        Ok(Some(TicketRecord::latest(
             ticket,
-            threads: page.threads.into_iter().map(|(t, _)| t).collect(),
+            page,
             attachments,
-            earlier: page.next,
-        })
+            Vec::new(),
+        )))
     }
 
-    /// One page of a ticket's threads: at most `limit`, at most [`THREAD_PAGE_BYTES`] as
+    /// One page of a ticket's threads: at most `limit`, at most [`PAGE_BYTES`] as
     /// estimated, in at most [`QUERY_BUDGET`] Queries. A page cut short by the bytes or the
     /// budget says where to go on, like a full one.
     #[tracing::instrument(skip_all)]
@@ -1114,8 +1149,8 @@ impl Store {
                 let ids = attachment_ids(&item);
                 let thread: Thread = decode(item)?;
                 let size = estimated_bytes(&thread, ids.len());
-                let full = threads.len() == q.limit
-                    || (!threads.is_empty() && bytes + size > THREAD_PAGE_BYTES);
+                let full =
+                    threads.len() == q.limit || (!threads.is_empty() && bytes + size > PAGE_BYTES);
                 if full {
                     return Ok(ThreadPage {
                         threads,
@@ -1247,10 +1282,12 @@ impl Store {
         condition_held(result, "take quota")
     }
 
-    /// Gives back a write taken from the quota of `window` (the request was a replay).
+    /// Gives back a write taken from the quota of `window` (the request was a replay); a
+    /// count already at zero stays there.
     #[tracing::instrument(skip_all)]
     pub async fn refund_quota(&self, sub: &str, window: &str) -> Result<(), ApiError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(quota_pk(sub)))
@@ -1261,9 +1298,8 @@ impl Store {
             .expression_attribute_values(":minus", n(-1))
             .expression_attribute_values(":zero", n(0))
             .send()
-            .await
-            .map_err(|e| sdk_error("refund quota", e))?;
-        Ok(())
+            .await;
+        condition_held(result, "refund quota").map(|_| ())
     }
 
     /// Writes tickets and threads as they are, without transactions, counters or conditions
@@ -1510,8 +1546,8 @@ impl Store {
         };
         let filter = plan.filter();
         let mut found: Vec<(String, String, Ticket)> = Vec::new();
-        let mut queries = 0;
-        while found.len() <= limit {
+        let (mut queries, mut bytes, mut full) = (0, 0, false);
+        while found.len() <= limit && !full {
             if queries == QUERY_BUDGET {
                 // Out of budget: go on from where reading stopped.
                 let (id, created_key) = match &start {
@@ -1565,7 +1601,18 @@ impl Store {
                 }
                 // The position is the stored sort key, exactly as the index has it.
                 let sort_value = key_string(&item, plan.index.sort_key);
-                found.push((partition.clone(), sort_value, decode::<Ticket>(item)?));
+                let ticket: Ticket = decode(item)?;
+                let size = estimated_bytes(&ticket, 0);
+                if found.len() < limit && !found.is_empty() && bytes + size > PAGE_BYTES {
+                    // Too large a page: it ends here, and goes on after its last ticket.
+                    full = true;
+                    break;
+                }
+                bytes += size;
+                found.push((partition.clone(), sort_value, ticket));
+            }
+            if full {
+                break;
             }
             if out.last_evaluated_key.is_some() {
                 start = out.last_evaluated_key;
@@ -1575,7 +1622,7 @@ impl Store {
                 break;
             }
         }
-        let more = found.len() > limit;
+        let more = found.len() > limit || full;
         found.truncate(limit);
         let next = match found.last() {
             Some((partition, sort_value, t)) if more => Some(Position {

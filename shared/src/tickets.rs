@@ -21,10 +21,7 @@ use crate::model::{
     StatusChange, Thread, ThreadType, Ticket, Upload, STATUS_FIELDS,
 };
 use crate::service::{no_idempotency_here, App};
-use crate::store::{
-    thread_sort_key, ThreadPage, ThreadQuery, TicketRecord, TicketWrite, WriteError,
-    THREAD_PAGE_DEFAULT,
-};
+use crate::store::{ThreadQuery, TicketRecord, TicketWrite, WriteError, THREAD_PAGE_DEFAULT};
 use chrono::Utc;
 
 /// How often a write that lost a race with another request is tried again from a fresh read.
@@ -49,9 +46,6 @@ pub async fn renew_upload(
     ticket_id: &str,
     attachment_id: &str,
 ) -> Result<Value, ApiError> {
-    if !is_valid_id(attachment_id) {
-        return Err(ApiError::NotFound);
-    }
     let (ticket, attachment) = tokio::join!(
         visible_ticket(app, caller, ticket_id),
         app.store.attachment(ticket_id, attachment_id)
@@ -334,46 +328,6 @@ async fn visible_ticket(app: &App, caller: &Caller, id: &str) -> Result<Ticket, 
         .ok_or(ApiError::NotFound)
 }
 
-/// Which threads a single-ticket answer shows: the latest page, as the caller may see them.
-fn latest_threads(caller: &Caller) -> ThreadQuery {
-    ThreadQuery {
-        after: None,
-        limit: THREAD_PAGE_DEFAULT,
-        newest_first: true,
-        internal: caller.is_agent(),
-    }
-}
-
-/// The latest page (read newest first) with the threads written since appended, oldest first,
-/// and cut back to a page; the cursor to earlier threads moves with the cut.
-fn latest_page(
-    ticket: Ticket,
-    page: ThreadPage,
-    attachments: Vec<Attachment>,
-    added: Vec<Thread>,
-) -> TicketRecord {
-    let mut threads: Vec<Thread> = page.threads.into_iter().rev().map(|(t, _)| t).collect();
-    threads.extend(added);
-    let mut earlier = page.next;
-    if threads.len() > THREAD_PAGE_DEFAULT {
-        threads.drain(..threads.len() - THREAD_PAGE_DEFAULT);
-        earlier = threads.first().map(thread_sort_key);
-    }
-    TicketRecord {
-        ticket,
-        threads,
-        attachments,
-        earlier,
-    }
-}
-
-fn attachment_ids(page: &ThreadPage) -> Vec<String> {
-    page.threads
-        .iter()
-        .flat_map(|(_, ids)| ids.iter().cloned())
-        .collect()
-}
-
 /// What a threads cursor is bound to: the ticket, who asked, as what, and in which order.
 fn threads_scope(caller: &Caller, ticket_id: &str, order: ThreadOrder) -> String {
     format!(
@@ -428,7 +382,9 @@ pub async fn list_threads(
         internal: caller.is_agent(),
     };
     let (ticket, page) = tokio::join!(visible_ticket(app, caller, id), app.store.threads(id, &q));
-    let record = app.store.with_attachments(ticket?, page?).await?;
+    let (ticket, page) = (ticket?, page?);
+    let attachments = app.store.attachments(id, &page.attachment_ids()).await?;
+    let record = TicketRecord::page(ticket, page, attachments);
     let threads = threads_with_files(app, &record, caller, &HashMap::new()).await?;
     let mut out = Map::new();
     out.insert(
@@ -630,9 +586,10 @@ pub async fn change_status(
         };
         // The resolution is the agents' record: a customer's closing words become a thread
         // of theirs instead of overwriting it.
-        let (resolution, said) = match caller.is_agent() {
-            true => (input.resolution.clone(), None),
-            false => (None, input.resolution.clone()),
+        let (resolution, said) = if caller.is_agent() {
+            (input.resolution.clone(), None)
+        } else {
+            (None, input.resolution.clone())
         };
         let mut after = ticket.clone();
         after.apply_status(to, resolution, at);
@@ -678,7 +635,7 @@ async fn change_on_version(
     if_match: Option<u64>,
     mut decide: impl FnMut(&Ticket, &str) -> Result<Option<VersionedChange>, ApiError>,
 ) -> Result<(Ticket, Value), ApiError> {
-    let latest = latest_threads(caller);
+    let latest = ThreadQuery::latest(caller.is_agent());
     // The decision needs the ticket item alone; the answer's page of threads is read beside
     // it (and the caller's quota, the first time), and its attachments beside the write.
     let read = || async {
@@ -700,10 +657,10 @@ async fn change_on_version(
             return Err(ApiError::PreconditionFailed);
         }
         let at = now();
-        let ids = attachment_ids(&page);
+        let ids = page.attachment_ids();
         let Some(mut change) = decide(&ticket, &at)? else {
             let attachments = app.store.attachments(id, &ids).await?;
-            let record = latest_page(ticket, page, attachments, Vec::new());
+            let record = TicketRecord::latest(ticket, page, attachments, Vec::new());
             let body = render(app, &record, caller, &HashMap::new()).await?;
             return Ok((record.ticket, body));
         };
@@ -730,7 +687,7 @@ async fn change_on_version(
         );
         match written {
             Ok(()) => {
-                let record = latest_page(change.after, page, attachments?, change.notes);
+                let record = TicketRecord::latest(change.after, page, attachments?, change.notes);
                 let body = render(app, &record, caller, &HashMap::new()).await?;
                 return Ok((record.ticket, body));
             }
@@ -852,7 +809,7 @@ pub async fn confirm_upload(app: &App, key: &str) -> Result<Option<AttachmentSta
         }
         // Confirmed bytes cannot be replaced (the upload URL is conditional on no object);
         // a repeated event changes nothing.
-        _ => return Ok(Some(attachment.status)),
+        AttachmentStatus::Uploaded => return Ok(Some(attachment.status)),
     }
     let Some(stored) = files.stored(key).await? else {
         return Ok(Some(AttachmentStatus::Pending));

@@ -7,8 +7,9 @@
 //! - `tickets-dev presign <ticket-id> <filename> <type> <size> [ttl-seconds]`: the upload and
 //!   download URLs the service would hand out for such an attachment in `$BUCKET_NAME` (the
 //!   signature tests run them against an S3 endpoint that checks SigV4);
-//! - `tickets-dev seed-tickets <client> <count>`: `count` open tickets of `client` written
-//!   straight into `$TABLE_NAME` (no counters, no transactions), for tests of large tables;
+//! - `tickets-dev seed-tickets <client> <count> [description-characters]`: `count` open
+//!   tickets of `client` written straight into `$TABLE_NAME` (no counters, no transactions),
+//!   for tests of large tables (descriptions of that many worst-case characters);
 //! - `tickets-dev seed-threads <ticket-id> <count> <characters>`: `count` public threads of
 //!   that many characters each (the worst case for answer sizes: quotes and 4-byte emoji)
 //!   added straight to a ticket, with its thread counts.
@@ -195,15 +196,17 @@ fn count(arg: &str) -> Result<usize, String> {
 async fn seed_tickets(args: &[String]) -> Result<(), String> {
     use support_tickets::input::CreateTicket;
     use support_tickets::model::{timestamp, Category, Priority, Ticket};
-    let [client, n] = args else {
-        return Err("seed-tickets <client> <count>".into());
+    let (client, n, description) = match args {
+        [client, n] => (client, n, "seeded".to_owned()),
+        [client, n, chars] => (client, n, worst_case_text(count(chars)?)),
+        _ => return Err("seed-tickets <client> <count> [description-characters]".into()),
     };
     let now = chrono::Utc::now();
     let tickets: Vec<Ticket> = (0..count(n)?)
         .map(|i| {
             let input = CreateTicket {
                 title: format!("Seeded ticket {i}"),
-                description: "seeded".into(),
+                description: description.clone(),
                 priority: Priority::Low,
                 category: Category::General,
                 tags: vec![],
@@ -235,7 +238,7 @@ async fn seed_threads(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| format!("{e:?}"))?
         .ok_or("no such ticket")?;
-    let message: String = "\"😀".chars().cycle().take(chars).collect();
+    let message = worst_case_text(chars);
     let start = chrono::Utc::now();
     let threads: Vec<(String, Thread)> = (0..n)
         .map(|i| {
@@ -259,4 +262,10 @@ async fn seed_threads(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("{e:?}"))?;
     println!("{n}");
     Ok(())
+}
+
+/// `chars` characters of the largest JSON: quotes (escaped twice inside Lambda's envelope)
+/// and 4-byte emoji.
+fn worst_case_text(chars: usize) -> String {
+    "\"😀".chars().cycle().take(chars).collect()
 }
