@@ -80,14 +80,7 @@ impl Config {
             None if local => LOCAL_CURSOR_SECRET_DEFAULT.as_bytes().to_vec(),
             None => return Err(ConfigError::Missing("CURSOR_SECRET")),
         };
-        let counter_shards = match get("COUNTER_SHARDS") {
-            None => COUNTER_SHARDS_DEFAULT,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=50).contains(n))
-                .ok_or(ConfigError::Invalid("COUNTER_SHARDS", v))?,
-        };
+        let counter_shards = number(&get, "COUNTER_SHARDS", COUNTER_SHARDS_DEFAULT, 1..=50)?;
         let max_threads = number(&get, "MAX_THREADS", MAX_THREADS_DEFAULT, 1..=10_000)?;
         let customer_writes = number(
             &get,
@@ -200,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn max_threads_is_a_bounded_number() {
+    fn numbers_are_bounded_with_defaults() {
         let base = [("TABLE_NAME", "t"), ("CURSOR_SECRET", "0123456789abcdef")];
         assert_eq!(config(&base).unwrap().max_threads, MAX_THREADS_DEFAULT);
         let with = |v| config(&[base[0], base[1], ("MAX_THREADS", v)]);
