@@ -6,7 +6,7 @@ ROLE ?= customer
 .PHONY: dev test token web build deploy smoke bench fmt lint clean
 
 dev:
-	bash tools/dev.sh
+	bash tools/serve.sh
 
 test:
 	bash tools/test.sh

@@ -1,1 +1,1 @@
-# The smoke suite stands alone: it must not pick up the local-stack fixtures in tests/.
+# The smoke suite stands alone: it must not pick up the local-stack fixtures in e2e/.

@@ -90,7 +90,7 @@ create_table_and_bucket() {
   "$ROOT/target/debug/tickets-dev" create-bucket >&2
 }
 
-# Debian's Chromium and playwright-core (pinned in tests/browser/package-lock.json) for the
+# Debian's Chromium and playwright-core (pinned in e2e/browser/package-lock.json) for the
 # browser test; the browser comes from the distribution, never a download of its own.
 ensure_browser() {
   if [ ! -x /usr/bin/chromium ]; then
@@ -98,7 +98,7 @@ ensure_browser() {
     if [ "$(id -u)" -ne 0 ]; then log "chromium is missing and this is not root: apt-get install chromium"; return 1; fi
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
-  local dir="$ROOT/tests/browser"
+  local dir="$ROOT/e2e/browser"
   if [ ! -d "$dir/node_modules/playwright-core" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
     log "installing playwright-core (npm ci)"
     (cd "$dir" && npm ci --no-audit --no-fund --silent)

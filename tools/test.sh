@@ -54,13 +54,13 @@ start_web "$WEB_PORT" "$LOGS/web.log"
 API_PORT=$(free_port)
 start_proxy "$(free_port)" "http://127.0.0.1:$API_PORT" "$LOGS/proxy.log"
 export FAULT_PROXY_URL="$AWS_ENDPOINT_URL"
-# JSON logs, as in AWS (the template sets LogFormat: JSON); tests/test_logs.py reads them.
+# JSON logs, as in AWS (the template sets LogFormat: JSON); e2e/test_logs.py reads them.
 export AWS_LAMBDA_LOG_FORMAT=JSON API_LOG="$LOGS/api.log"
 start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"
 start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
 
-# TESTS=tests/test_x.py make test runs only those end-to-end tests (to iterate; CI runs all,
+# TESTS=e2e/test_x.py make test runs only those end-to-end tests (to iterate; CI runs all,
 # and the smoke suite and the IAM report need all of them).
 log "end-to-end and template tests against $API_URL"
 if [ -n "${TESTS:-}" ]; then
@@ -68,7 +68,7 @@ if [ -n "${TESTS:-}" ]; then
   pytest -q $TESTS
   exit 0
 fi
-pytest -q tests
+pytest -q e2e
 
 log "the smoke suite (make smoke) against the local API"
 TOKEN=$(target/debug/tickets-dev token smoke-customer customer) \

@@ -1,7 +1,11 @@
 //! Settings from the environment, read once at cold start.
 
-use crate::auth::{Authenticator, GROUPS_CLAIM_DEFAULT};
-use crate::sla::SlaPolicy;
+use crate::domain::sla::{SlaPolicy, Targets};
+use crate::domain::Priority;
+
+/// The claim that lists the caller's groups, unless `GROUPS_CLAIM` names another (an external
+/// OIDC issuer's).
+pub const GROUPS_CLAIM_DEFAULT: &str = "cognito:groups";
 
 /// The local token secret when `LOCAL_JWT_SECRET` is not set. It only ever takes effect with
 /// `AUTH_MODE=local`, which the SAM template never sets; it is published in the README.
@@ -24,10 +28,32 @@ pub enum ConfigError {
     Invalid(&'static str, String),
 }
 
+/// How callers are identified (the HTTP edge builds its authenticator from this).
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthMode {
+    /// In AWS: API Gateway verified the token; read the claims it passes on, the groups from
+    /// this claim.
+    ApiGateway { groups_claim: String },
+    /// Locally (`AUTH_MODE=local`, builds with the `local-auth` feature only): verify
+    /// `Authorization: Bearer` as HS256 with this secret.
+    LocalHs256 { secret: String },
+}
+
+impl std::fmt::Debug for AuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthMode::ApiGateway { groups_claim } => {
+                write!(f, "ApiGateway {{ groups_claim: {groups_claim:?} }}")
+            }
+            AuthMode::LocalHs256 { .. } => f.write_str("LocalHs256(<secret>)"),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub table_name: String,
-    pub authenticator: Authenticator,
+    pub auth: AuthMode,
     pub cursor_secret: Vec<u8>,
     pub counter_shards: u32,
     pub max_threads: u32,
@@ -61,11 +87,11 @@ impl Config {
                 ))
             }
         };
-        let authenticator = if local {
-            local_authenticator(&get)?
+        let auth = if local {
+            local_auth(&get)?
         } else {
             let groups_claim = get("GROUPS_CLAIM").filter(|c| !c.trim().is_empty());
-            Authenticator::ApiGateway {
+            AuthMode::ApiGateway {
                 groups_claim: groups_claim.unwrap_or_else(|| GROUPS_CLAIM_DEFAULT.to_owned()),
             }
         };
@@ -100,11 +126,11 @@ impl Config {
             Some("true") => true,
             Some(other) => return Err(ConfigError::Invalid("S3_FORCE_PATH_STYLE", other.into())),
         };
-        let sla = SlaPolicy::from_lookup(&get)?;
+        let sla = sla_policy(&get)?;
         Ok(Config {
             sla,
             table_name,
-            authenticator,
+            auth,
             cursor_secret,
             counter_shards,
             max_threads,
@@ -133,18 +159,45 @@ fn number(
     }
 }
 
+/// `SLA_URGENT`, `SLA_HIGH`, `SLA_MEDIUM`, `SLA_LOW`: `<first response>/<resolution>` in
+/// minutes (`60/240`); each one absent keeps its default.
+fn sla_policy(get: &impl Fn(&str) -> Option<String>) -> Result<SlaPolicy, ConfigError> {
+    let mut policy = SlaPolicy::default();
+    for (name, priority) in [
+        ("SLA_URGENT", Priority::Urgent),
+        ("SLA_HIGH", Priority::High),
+        ("SLA_MEDIUM", Priority::Medium),
+        ("SLA_LOW", Priority::Low),
+    ] {
+        let Some(raw) = get(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let parsed = raw
+            .split_once('/')
+            .and_then(|(f, r)| Some((f.trim().parse::<i64>().ok()?, r.trim().parse::<i64>().ok()?)))
+            .filter(|(f, r)| *f > 0 && *r > 0);
+        let (first, resolution) = parsed.ok_or_else(|| {
+            ConfigError::Invalid(name, format!("{raw:?} (expected <minutes>/<minutes>)"))
+        })?;
+        let targets = Targets {
+            first_response: chrono::Duration::minutes(first),
+            resolution: chrono::Duration::minutes(resolution),
+        };
+        policy = policy.with(priority, targets);
+    }
+    Ok(policy)
+}
+
 #[cfg(feature = "local-auth")]
-fn local_authenticator(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Authenticator, ConfigError> {
+fn local_auth(get: &impl Fn(&str) -> Option<String>) -> Result<AuthMode, ConfigError> {
     let secret = get("LOCAL_JWT_SECRET").filter(|s| !s.is_empty());
-    Ok(Authenticator::local(
-        secret.as_deref().unwrap_or(LOCAL_JWT_SECRET_DEFAULT),
-    ))
+    Ok(AuthMode::LocalHs256 {
+        secret: secret.unwrap_or_else(|| LOCAL_JWT_SECRET_DEFAULT.to_owned()),
+    })
 }
 
 #[cfg(not(feature = "local-auth"))]
-fn local_authenticator(_: &impl Fn(&str) -> Option<String>) -> Result<Authenticator, ConfigError> {
+fn local_auth(_: &impl Fn(&str) -> Option<String>) -> Result<AuthMode, ConfigError> {
     Err(ConfigError::Invalid(
         "AUTH_MODE",
         "local token verification is not in this build (deployed functions are built without \
@@ -179,7 +232,7 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(c.authenticator, Authenticator::ApiGateway { ref groups_claim } if groups_claim == "cognito:groups")
+            matches!(c.auth, AuthMode::ApiGateway { ref groups_claim } if groups_claim == "cognito:groups")
         );
         let c = config(&[
             ("TABLE_NAME", "t"),
@@ -188,7 +241,7 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(c.authenticator, Authenticator::ApiGateway { ref groups_claim } if groups_claim == "https://example.com/roles")
+            matches!(c.auth, AuthMode::ApiGateway { ref groups_claim } if groups_claim == "https://example.com/roles")
         );
     }
 
@@ -208,6 +261,24 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn sla_targets_come_from_the_environment_in_minutes() {
+        let env = |k: &str| (k == "SLA_URGENT").then(|| "30/120".to_string());
+        let p = sla_policy(&env).unwrap();
+        assert_eq!(
+            p.targets(Priority::Urgent).first_response,
+            chrono::Duration::minutes(30)
+        );
+        assert_eq!(
+            p.targets(Priority::Low),
+            SlaPolicy::default().targets(Priority::Low)
+        );
+        for bad in ["30", "a/b", "0/10", "-5/10"] {
+            let env = |k: &str| (k == "SLA_HIGH").then(|| bad.to_string());
+            assert!(sla_policy(&env).is_err(), "{bad}");
+        }
+    }
+
     #[cfg(not(feature = "local-auth"))]
     #[test]
     fn deployed_builds_refuse_local_mode() {
@@ -219,7 +290,7 @@ mod tests {
     #[test]
     fn local_mode_is_explicit() {
         let c = config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "local")]).unwrap();
-        assert!(matches!(c.authenticator, Authenticator::LocalHs256(_)));
+        assert!(matches!(c.auth, AuthMode::LocalHs256 { .. }));
         assert!(config(&[("TABLE_NAME", "t"), ("AUTH_MODE", "off")]).is_err());
         assert!(config(&[("AUTH_MODE", "local")]).is_err());
     }

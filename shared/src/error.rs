@@ -1,6 +1,12 @@
 //! The errors callers branch on, and their one mapping to status codes and contract codes.
+//!
+//! `Internal` keeps its cause as text, not as a `source()`: it carries the context the cause
+//! was met in (`"transact write: TransactionCanceledException: ..."`), it is logged once at the
+//! edge (`http::respond`) and never sent, and `ApiError` stays `Clone + PartialEq` for the
+//! tests that compare outcomes. The event functions' errors (`service::EventError`) keep theirs.
 
-use crate::model::{names, Status};
+use crate::domain::rules::{Refusal, TICKET_ATTACHMENT_BYTES_MAX};
+use crate::domain::{names, Status};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -63,6 +69,25 @@ pub enum ApiError {
     /// The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Forbidden(why) => ApiError::Forbidden(why.to_owned()),
+            Refusal::InvalidTransition { from, to, allowed } => {
+                ApiError::InvalidTransition { from, to, allowed }
+            }
+            Refusal::TicketClosed => ApiError::TicketClosed,
+            Refusal::AttachmentBytes { left } => ApiError::validation(
+                "attachments",
+                format!(
+                    "a ticket holds at most {} MiB of attachments; {left} bytes are left",
+                    TICKET_ATTACHMENT_BYTES_MAX / (1024 * 1024)
+                ),
+            ),
+        }
+    }
 }
 
 impl ApiError {

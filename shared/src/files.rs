@@ -5,8 +5,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::domain::{Attachment, Timestamp, Upload};
 use crate::error::ApiError;
-use crate::model::{timestamp, Attachment, Upload};
 
 pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
 pub const DOWNLOAD_TTL: Duration = Duration::from_secs(5 * 60);
@@ -69,7 +69,7 @@ impl Files {
             url: presigned.uri().to_owned(),
             method: "PUT",
             headers,
-            expires_at: timestamp(expires),
+            expires_at: Timestamp::at(expires),
         })
     }
 

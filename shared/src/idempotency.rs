@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::auth::Caller;
+use crate::domain::Caller;
 use crate::error::ApiError;
 
 pub const HEADER: &str = "idempotency-key";
@@ -72,7 +72,7 @@ impl Idempotency {
         check_key(key)?;
         let canonical = Value::Object(body.clone()).to_string();
         Ok(Idempotency {
-            key_hash: digest(&[&caller.sub, operation, key]),
+            key_hash: digest(&[caller.sub.as_str(), operation, key]),
             request_hash: digest(&[operation, &canonical]),
         })
     }
@@ -108,14 +108,11 @@ impl Idempotency {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Role;
+    use crate::domain::Role;
     use serde_json::json;
 
     fn caller(sub: &str) -> Caller {
-        Caller {
-            sub: sub.into(),
-            role: Role::Customer,
-        }
+        Caller::new(sub, Role::Customer)
     }
 
     fn body(v: Value) -> Map<String, Value> {

@@ -1,25 +1,45 @@
-//! The support-ticket domain: model, input parsing, identity, storage and the HTTP edge,
-//! shared by every Lambda function of the API.
+//! The support-ticket API's one crate, shared by every Lambda function.
+//!
+//! # Layout
+//!
+//! Each layer uses only the layers below it (`tests/layers.rs` fails when a module imports
+//! from a layer above its own):
+//!
+//! ```text
+//! 4  http/ event.rs logging.rs   the edges: lambda_http (API functions), lambda_runtime
+//!                                (event functions), log output
+//! 3  service/                    the operations, a file per use case; every authorization
+//!                                decision is made here
+//! 2  input/ view.rs store/       request JSON -> commands; domain -> the contract's JSON;
+//!    files.rs cursor.rs          DynamoDB (never sees a caller); S3; list cursors;
+//!    idempotency.rs config.rs    Idempotency-Key records; environment -> settings
+//! 1  error.rs                    ApiError: what callers branch on, and its status code
+//! 0  domain/                     tickets, threads, attachments, callers, ids, the rules and
+//!                                the service levels: pure (no AWS, no HTTP, no JSON values)
+//! ```
+//!
+//! A function's `main` builds its state once at cold start (`http::Api::from_env` or
+//! `service::App::from_env`) and serves: its handler reads the request (`http`, `input`), calls
+//! one operation (`service`) and shapes the answer (`http::Reply`).
 
-pub mod auth;
+pub mod domain;
+
+pub mod error;
+
 pub mod config;
 pub mod cursor;
-pub mod error;
-#[cfg(feature = "files")]
 #[cfg(feature = "files")]
 pub mod files;
-pub mod http;
 pub mod idempotency;
 pub mod input;
-#[cfg(feature = "local-auth")]
-pub mod local_auth;
-pub mod logging;
-pub mod model;
-pub mod service;
-pub mod sla;
 pub mod store;
-#[cfg(feature = "files")]
-pub mod tickets;
+pub mod view;
+
+pub mod service;
+
+pub mod event;
+pub mod http;
+pub mod logging;
 
 pub use error::ApiError;
 pub use service::App;

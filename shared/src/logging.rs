@@ -4,7 +4,7 @@
 //! an `EnvFilter`: per-module directives are not needed here, and leaving the filter's regex
 //! engine out makes every binary smaller (README, Performance).
 
-use lambda_http::tracing::subscriber::{
+use lambda_runtime::tracing::subscriber::{
     self,
     filter::{LevelFilter, Targets},
     prelude::*,
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn libraries_that_log_raw_events_stop_at_debug() {
-        use lambda_http::tracing::Level;
+        use lambda_runtime::tracing::Level;
         let t = targets(LevelFilter::TRACE);
         assert!(t.would_enable("support_tickets::store", &Level::TRACE));
         assert!(!t.would_enable("lambda_runtime::layers::api_response", &Level::TRACE));

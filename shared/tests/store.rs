@@ -1,13 +1,14 @@
 //! The store against a real DynamoDB endpoint (moto, started by `make test`): conditions,
 //! transactions and pagination through real SDK calls. Each test has a table of its own.
 
-use support_tickets::auth::{Caller, Role};
-use support_tickets::input::{CreateTicket, ListFilters, Sort};
-use support_tickets::model::{new_id, Category, Priority, Status, Thread, ThreadType, Ticket};
+use support_tickets::domain::rules::{STATUS_FIELDS, TICKET_ATTACHMENT_BYTES_MAX};
+use support_tickets::domain::{
+    Attachment, AttachmentStatus, Category, Change, Field, ListFilters, NewAttachment, NewTicket,
+    Priority, SlaPolicy, Sort, Status, Thread, ThreadType, Ticket, TicketId, Timestamp, UserId,
+};
 use support_tickets::service::dynamodb_client;
-use support_tickets::sla::SlaPolicy;
 use support_tickets::store::{
-    self, plan_list, Counts, Store, TicketRecord, TicketWrite, WriteError,
+    self, plan_list, Counts, Creation, Expect, Scope, Store, TicketRecord, TicketWrite, WriteError,
 };
 
 async fn store() -> Store {
@@ -16,29 +17,59 @@ async fn store() -> Store {
         "store tests run against moto: set AWS_ENDPOINT_URL (make test starts one)"
     );
     let client = dynamodb_client().await;
-    let table = format!("store-test-{}", new_id());
+    let table = format!("store-test-{}", TicketId::new());
     store::create_table(&client, &table)
         .await
         .expect("create table");
     Store::new(client, table, 4, SlaPolicy::default())
 }
 
-fn agent() -> Caller {
-    Caller {
-        sub: "agent-1".into(),
-        role: Role::Agent,
+fn user(sub: &str) -> UserId {
+    UserId::parse(sub).unwrap()
+}
+
+fn ts(t: &str) -> Timestamp {
+    Timestamp::parse(t).unwrap()
+}
+
+/// A new ticket with its first thread, as one write.
+async fn create(store: &Store, t: &Ticket, first: &Thread, attachments: &[Attachment]) {
+    store
+        .create(&creation(t, first, attachments))
+        .await
+        .unwrap();
+}
+
+fn creation<'a>(t: &'a Ticket, first: &'a Thread, attachments: &'a [Attachment]) -> Creation<'a> {
+    Creation {
+        ticket: t,
+        first,
+        attachments,
+        idempotency: None,
     }
 }
 
-fn customer(sub: &str) -> Caller {
-    Caller {
-        sub: sub.into(),
-        role: Role::Customer,
+/// A change adding `threads` (and `attachments`) to `after`, writing `fields`.
+fn change(
+    after: &Ticket,
+    fields: &[Field],
+    threads: Vec<Thread>,
+    attachments: Vec<Attachment>,
+) -> Change {
+    let attachment_bytes = attachments.iter().map(|a| a.size).sum();
+    Change {
+        after: after.clone(),
+        fields: fields.to_vec(),
+        threads,
+        attachments,
+        first_response: false,
+        attachment_bytes,
     }
 }
 
 fn ticket(client: &str, created_at: &str, status: Status) -> (Ticket, Thread) {
-    let input = CreateTicket {
+    let created_at = &ts(created_at);
+    let input = NewTicket {
         title: "title".into(),
         description: "description".into(),
         priority: Priority::Medium,
@@ -47,11 +78,11 @@ fn ticket(client: &str, created_at: &str, status: Status) -> (Ticket, Thread) {
         client: None,
         attachments: vec![],
     };
-    let mut t = Ticket::open(input, client.into(), created_at);
+    let mut t = Ticket::open(input, user(client), created_at);
     // Tests put tickets straight into other statuses; the service only ever creates `open`.
     t.status = status;
     let first = Thread::new(
-        client,
+        &user(client),
         "description".into(),
         ThreadType::User,
         false,
@@ -61,14 +92,14 @@ fn ticket(client: &str, created_at: &str, status: Status) -> (Ticket, Thread) {
 }
 
 fn now() -> String {
-    support_tickets::model::timestamp(chrono::Utc::now())
+    Timestamp::now().to_string()
 }
 
 #[tokio::test]
 async fn create_writes_ticket_thread_and_counters_together() {
     let store = store().await;
     let (t, first) = ticket("alice", &now(), Status::Open);
-    store.create(&t, &first, &[], None).await.unwrap();
+    create(&store, &t, &first, &[]).await;
 
     let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(record.ticket, t);
@@ -77,17 +108,20 @@ async fn create_writes_ticket_thread_and_counters_together() {
         open: 1,
         ..Default::default()
     };
-    assert_eq!(store.counts(&customer("alice")).await.unwrap(), open);
-    assert_eq!(store.counts(&agent()).await.unwrap(), open);
     assert_eq!(
-        store.counts(&customer("bob")).await.unwrap(),
+        store.counts(Scope::Own(&user("alice"))).await.unwrap(),
+        open
+    );
+    assert_eq!(store.counts(Scope::All).await.unwrap(), open);
+    assert_eq!(
+        store.counts(Scope::Own(&user("bob"))).await.unwrap(),
         Counts::default()
     );
 
     // The same ticket again: the condition fails and nothing of the second write lands.
-    let again = store.create(&t, &first, &[], None).await;
+    let again = store.create(&creation(&t, &first, &[])).await;
     assert!(matches!(again, Err(WriteError::Changed)), "{again:?}");
-    assert_eq!(store.counts(&agent()).await.unwrap(), open);
+    assert_eq!(store.counts(Scope::All).await.unwrap(), open);
     assert_eq!(
         store
             .ticket_record(&t.id, true)
@@ -98,32 +132,31 @@ async fn create_writes_ticket_thread_and_counters_together() {
             .len(),
         1
     );
-    assert!(store.ticket(&new_id()).await.unwrap().is_none());
+    assert!(store.ticket(&TicketId::new()).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn a_stale_update_writes_nothing() {
     let store = store().await;
     let (t, first) = ticket("alice", &now(), Status::Open);
-    store.create(&t, &first, &[], None).await.unwrap();
+    create(&store, &t, &first, &[]).await;
 
-    let at = now();
+    let at = Timestamp::now();
     let mut after = t.clone();
     after.apply_status(Status::Pending, None, &at);
-    let system = Thread::new("agent-1", "moved".into(), ThreadType::System, false, &at);
-    let write = |version| TicketWrite {
-        after: &after,
-        fields: support_tickets::model::STATUS_FIELDS,
-        threads: (1, 1),
-        first_response: None,
-        expect_status: Status::Open,
-        expect_version: Some(version),
-        attachment_bytes: 0,
-        thread_limit: None,
+    let system = Thread::new(
+        &user("agent-1"),
+        "moved".into(),
+        ThreadType::System,
+        false,
+        &at,
+    );
+    let moved = change(&after, STATUS_FIELDS, vec![system.clone()], vec![]);
+    let expect = |version| Expect {
+        status: Status::Open,
+        version: Some(version),
     };
-    let stale = store
-        .update(&write(7), &[&system], &[], Some(Status::Open), None)
-        .await;
+    let stale = store.update(&TicketWrite::new(&moved, expect(7))).await;
     assert!(matches!(stale, Err(WriteError::Changed)), "{stale:?}");
     let TicketRecord {
         ticket: read,
@@ -134,10 +167,10 @@ async fn a_stale_update_writes_nothing() {
         (read.status, read.version, threads.len()),
         (Status::Open, 1, 1)
     );
-    assert_eq!(store.counts(&agent()).await.unwrap().open, 1);
+    assert_eq!(store.counts(Scope::All).await.unwrap().open, 1);
 
     store
-        .update(&write(1), &[&system], &[], Some(Status::Open), None)
+        .update(&TicketWrite::new(&moved, expect(1)))
         .await
         .unwrap();
     let TicketRecord {
@@ -150,23 +183,23 @@ async fn a_stale_update_writes_nothing() {
         (Status::Pending, 2, 2)
     );
     assert_eq!(threads.last(), Some(&system));
-    let counts = store.counts(&customer("alice")).await.unwrap();
+    let counts = store.counts(Scope::Own(&user("alice"))).await.unwrap();
     assert_eq!((counts.open, counts.pending), (0, 1));
 }
 
 /// Walks every page and checks each ticket comes exactly once, newest first.
-async fn walk(store: &Store, caller: &Caller, filters: &ListFilters, limit: usize) -> Vec<Ticket> {
-    walk_sorted(store, caller, filters, Sort::Newest, limit).await
+async fn walk(store: &Store, scope: Scope<'_>, filters: &ListFilters, limit: usize) -> Vec<Ticket> {
+    walk_sorted(store, scope, filters, Sort::Newest, limit).await
 }
 
 async fn walk_sorted(
     store: &Store,
-    caller: &Caller,
+    scope: Scope<'_>,
     filters: &ListFilters,
     sort: Sort,
     limit: usize,
 ) -> Vec<Ticket> {
-    let plan = plan_list(caller, filters, sort).unwrap();
+    let plan = plan_list(scope, filters, sort);
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -203,7 +236,7 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
             let client = if i % 2 == 0 { "alice" } else { "bob" };
             let at = format!("{month}-1{m}T10:00:0{i}.000Z");
             let (t, first) = ticket(client, &at, status);
-            store.create(&t, &first, &[], None).await.unwrap();
+            create(&store, &t, &first, &[]).await;
             all.push(t);
         }
     }
@@ -217,13 +250,13 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
                 Status::Open
             },
         );
-        store.create(&t, &first, &[], None).await.unwrap();
+        create(&store, &t, &first, &[]).await;
         all.push(t);
     }
     newest_first(&mut all);
 
     for limit in [1, 5, 10, 100] {
-        let seen = walk(&store, &agent(), &ListFilters::default(), limit).await;
+        let seen = walk(&store, Scope::All, &ListFilters::default(), limit).await;
         assert_eq!(seen, all, "limit {limit}");
     }
 
@@ -236,15 +269,21 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
         .filter(|t| t.status == Status::Pending)
         .cloned()
         .collect();
-    assert_eq!(walk(&store, &agent(), &pending, 2).await, expected);
+    assert_eq!(walk(&store, Scope::All, &pending, 2).await, expected);
 
     let alice: Vec<Ticket> = all
         .iter()
-        .filter(|t| t.client == "alice")
+        .filter(|t| t.client.as_str() == "alice")
         .cloned()
         .collect();
     assert_eq!(
-        walk(&store, &customer("alice"), &ListFilters::default(), 3).await,
+        walk(
+            &store,
+            Scope::Own(&user("alice")),
+            &ListFilters::default(),
+            3
+        )
+        .await,
         alice
     );
     let alice_pending: Vec<Ticket> = alice
@@ -253,11 +292,11 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
         .cloned()
         .collect();
     assert_eq!(
-        walk(&store, &customer("alice"), &pending, 1).await,
+        walk(&store, Scope::Own(&user("alice")), &pending, 1).await,
         alice_pending
     );
 
-    let counts = store.counts(&agent()).await.unwrap();
+    let counts = store.counts(Scope::All).await.unwrap();
     assert_eq!(counts.open + counts.pending, all.len() as i64);
     assert_eq!(counts.pending, expected.len() as i64);
 }
@@ -265,33 +304,31 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
 #[tokio::test]
 async fn an_empty_table_lists_nothing() {
     let store = store().await;
-    assert!(walk(&store, &agent(), &ListFilters::default(), 10)
+    assert!(walk(&store, Scope::All, &ListFilters::default(), 10)
         .await
         .is_empty());
-    assert!(
-        walk(&store, &customer("alice"), &ListFilters::default(), 10)
-            .await
-            .is_empty()
-    );
+    assert!(walk(
+        &store,
+        Scope::Own(&user("alice")),
+        &ListFilters::default(),
+        10
+    )
+    .await
+    .is_empty());
 }
 
 #[tokio::test]
 async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
-    use support_tickets::input::{AttachmentDecl, TICKET_ATTACHMENT_BYTES_MAX};
-    use support_tickets::model::{Attachment, AttachmentStatus};
     let store = store().await;
     let (mut t, first) = ticket("alice", &now(), Status::Open);
-    let decl = |size| AttachmentDecl {
+    let decl = |size| NewAttachment {
         filename: "log.txt".into(),
         size,
         content_type: "text/plain".into(),
     };
     let a = Attachment::new(&t.id, &first, decl(TICKET_ATTACHMENT_BYTES_MAX - 10));
     t.attachment_bytes = a.size;
-    store
-        .create(&t, &first, std::slice::from_ref(&a), None)
-        .await
-        .unwrap();
+    create(&store, &t, &first, std::slice::from_ref(&a)).await;
     let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(record.attachments, vec![a.clone()]);
     assert_eq!(
@@ -300,36 +337,30 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
     );
 
     // A thread declaring more than the room left: refused whole, nothing lands.
-    let at = now();
-    let reply = Thread::new("alice", "more".into(), ThreadType::User, false, &at);
+    let at = Timestamp::now();
+    let reply = Thread::new(&user("alice"), "more".into(), ThreadType::User, false, &at);
     let mut after = t.clone();
     after.updated_at = at.clone();
-    let write = |bytes| TicketWrite {
-        after: &after,
-        fields: &["updatedAt"],
-        threads: (1, 1),
-        first_response: None,
-        expect_status: Status::Open,
-        expect_version: None,
-        attachment_bytes: bytes,
-        thread_limit: None,
+    let adding = |a: &Attachment| {
+        change(
+            &after,
+            &[Field::UpdatedAt],
+            vec![reply.clone()],
+            vec![a.clone()],
+        )
     };
     let big = Attachment::new(&t.id, &reply, decl(11));
+    let too_much = adding(&big);
     let refused = store
-        .update(&write(11), &[&reply], &[big], None, None)
+        .update(&TicketWrite::new(&too_much, Expect::status_of(&t)))
         .await;
     assert!(matches!(refused, Err(WriteError::Changed)), "{refused:?}");
     let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!((record.threads.len(), record.attachments.len()), (1, 1));
     let fits = Attachment::new(&t.id, &reply, decl(10));
+    let room = adding(&fits);
     store
-        .update(
-            &write(10),
-            &[&reply],
-            std::slice::from_ref(&fits),
-            None,
-            None,
-        )
+        .update(&TicketWrite::new(&room, Expect::status_of(&t)))
         .await
         .unwrap();
     let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
@@ -353,7 +384,7 @@ async fn attachments_live_in_the_ticket_partition_within_the_ticket_total() {
 async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
     let store = store().await;
     let base = chrono::Utc::now() - chrono::Duration::hours(30);
-    let at = |h: i64| support_tickets::model::timestamp(base + chrono::Duration::hours(h));
+    let at = |h: i64| Timestamp::at(base + chrono::Duration::hours(h)).to_string();
     // (created +h, priority): due = created + 1 h (urgent), 4 h (high), 8 h (medium), 24 h (low)
     let plan = [
         (0, Priority::Low),
@@ -365,7 +396,7 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
     for (h, p) in plan {
         let (mut t, first) = ticket("alice", &at(h), Status::Open);
         t.priority = p;
-        store.create(&t, &first, &[], None).await.unwrap();
+        create(&store, &t, &first, &[]).await;
         made.push(t);
     }
     let ids = |ts: Vec<Ticket>| ts.into_iter().map(|t| t.id).collect::<Vec<_>>();
@@ -378,7 +409,7 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
     ];
     let queue = walk_sorted(
         &store,
-        &agent(),
+        Scope::All,
         &ListFilters::default(),
         Sort::FirstResponseDue,
         1,
@@ -388,27 +419,28 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
 
     // The first public agent answer takes a ticket out of the queue.
     let answered = &made[3];
-    let reply_at = now();
-    let reply = Thread::new("agent-1", "hi".into(), ThreadType::Agent, false, &reply_at);
+    let reply_at = Timestamp::now();
+    let reply = Thread::new(
+        &user("agent-1"),
+        "hi".into(),
+        ThreadType::Agent,
+        false,
+        &reply_at,
+    );
     let mut after = answered.clone();
     after.updated_at = reply_at.clone();
-    let write = TicketWrite {
-        after: &after,
-        fields: &["updatedAt"],
-        threads: (1, 1),
-        first_response: Some(&reply_at),
-        expect_status: Status::Open,
-        expect_version: None,
-        attachment_bytes: 0,
-        thread_limit: None,
-    };
+    let mut first_answer = change(&after, &[Field::UpdatedAt], vec![reply], vec![]);
+    first_answer.first_response = true;
     store
-        .update(&write, &[&reply], &[], None, None)
+        .update(&TicketWrite::new(
+            &first_answer,
+            Expect::status_of(answered),
+        ))
         .await
         .unwrap();
     let queue = walk_sorted(
         &store,
-        &agent(),
+        Scope::All,
         &ListFilters::default(),
         Sort::FirstResponseDue,
         10,
@@ -423,12 +455,12 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
         ]
     );
     let read = store.ticket(&answered.id).await.unwrap().unwrap();
-    assert_eq!(read.first_response_at.as_deref(), Some(reply_at.as_str()));
+    assert_eq!(read.first_response_at, Some(reply_at));
 
     let urgent = ListFilters {
         priority: Some(Priority::Urgent),
         ..Default::default()
     };
-    let queue = walk_sorted(&store, &agent(), &urgent, Sort::FirstResponseDue, 10).await;
+    let queue = walk_sorted(&store, Scope::All, &urgent, Sort::FirstResponseDue, 10).await;
     assert_eq!(ids(queue), vec![made[1].id.clone()]);
 }

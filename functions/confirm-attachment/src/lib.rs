@@ -1,11 +1,13 @@
 //! The bucket's `ObjectCreated` events: each new object is checked against its attachment's
-//! declaration. A failure is returned as an error so the event is delivered again.
+//! declaration. A failure is returned as an error (`errorType` `Retryable` or `Permanent`) so
+//! the event is delivered again.
 
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::{json, Value};
+use support_tickets::event::EventError;
 use support_tickets::{service, App};
 
-pub async fn handle(app: &App, event: S3Event) -> Result<Value, lambda_runtime::Error> {
+pub async fn handle(app: &App, event: S3Event) -> Result<Value, EventError> {
     let mut results = Vec::new();
     for record in event.records {
         let Some(raw) = record.s3.object.key else {
@@ -14,7 +16,7 @@ pub async fn handle(app: &App, event: S3Event) -> Result<Value, lambda_runtime::
         let key = decode_key(&raw);
         let status = service::confirm_upload(app, &key)
             .await
-            .map_err(|e| format!("confirming {key}: {e:?}"))?;
+            .map_err(|e| EventError::new(format!("confirming {key}"), e))?;
         tracing::info!(key = %key, status = ?status, "object checked");
         results.push(json!({"key": key, "status": status}));
     }

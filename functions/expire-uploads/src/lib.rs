@@ -3,13 +3,13 @@
 //! ticket's budget.
 
 use serde_json::Value;
+use support_tickets::event::{scheduled_time, EventBridgeEvent, EventError};
 use support_tickets::{service, App};
 
-pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Error> {
-    let now = service::scheduled_time(&event);
-    let report = service::expire_uploads(app, now)
+pub async fn handle(app: &App, event: EventBridgeEvent) -> Result<Value, EventError> {
+    let report = service::expire_uploads(app, scheduled_time(&event))
         .await
-        .map_err(|e| format!("expiring uploads failed: {e:?}"))?;
+        .map_err(|e| EventError::new("upload expiry run", e))?;
     tracing::info!(expired = report.expired.len(), "upload expiry run");
-    Ok(serde_json::to_value(report)?)
+    Ok(serde_json::to_value(report).unwrap_or_default())
 }

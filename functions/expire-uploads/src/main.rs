@@ -1,13 +1,13 @@
 //! Lambda entry point: logging, settings and SDK clients once at cold start, then serve.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde_json::Value;
+use support_tickets::event::EventBridgeEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     support_tickets::logging::init();
     let app = support_tickets::App::from_env().await?;
-    run(service_fn(|event: LambdaEvent<Value>| {
+    run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
         expire_uploads::handle(&app, event.payload)
     }))
     .await

@@ -3,11 +3,11 @@
 //! the pool's MFA `OPTIONAL`, Cognito asks every user who enabled it for the second factor at
 //! each sign-in, so an agent's token always comes from a sign-in with two factors; an agent
 //! without it is answered as a customer until they set it up. The rule itself is
-//! `support_tickets::auth::groups_for_token`; this reads the account's MFA settings.
+//! `support_tickets::domain::caller::groups_for_token`; this reads the account's MFA settings.
 
 use aws_sdk_cognitoidentityprovider::Client;
 use serde_json::{json, Value};
-use support_tickets::auth::groups_for_token;
+use support_tickets::domain::caller::groups_for_token;
 
 const TOTP: &str = "SOFTWARE_TOKEN_MFA";
 

@@ -2,19 +2,16 @@
 //! caller may see them, each with its attachments.
 
 use lambda_http::{Body, Error, Request, Response};
-use support_tickets::http::{self, Reply};
-use support_tickets::input::ThreadsQuery;
-use support_tickets::{service, App};
+use support_tickets::http::{self, Api, Reply};
+use support_tickets::{input, service};
 
-pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(api: &Api, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(&req, async {
-        let caller = app.caller(&req)?;
+        let caller = api.caller(&req)?;
         let id = http::ticket_id(&req)?;
-        let pairs = http::query_pairs(&req);
-        let query = ThreadsQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-        Ok(Reply::ok_with(
-            service::list_threads(app, &caller, &id, query).await?,
-        ))
+        let query = input::ThreadsQuery::parse(http::query_pairs(&req).iter().map(http::pair))?;
+        let page = service::list_threads(&api.app, &caller, &id, query).await?;
+        Ok(Reply::ok_with(page))
     })
     .await)
 }

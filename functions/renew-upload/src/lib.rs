@@ -2,17 +2,16 @@
 //! for an attachment still pending, for the ticket's owner or an agent.
 
 use lambda_http::{Body, Error, Request, Response};
-use support_tickets::http::{self, Reply};
-use support_tickets::{service, App};
+use support_tickets::http::{self, Api, Reply};
+use support_tickets::service;
 
-pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(api: &Api, req: Request) -> Result<Response<Body>, Error> {
     Ok(http::respond(&req, async {
-        let caller = app.caller(&req)?;
+        let caller = api.caller(&req)?;
         let id = http::ticket_id(&req)?;
-        let attachment = http::path_id(&req, "attachmentId")?;
-        Ok(Reply::ok(
-            service::renew_upload(app, &caller, &id, &attachment).await?,
-        ))
+        let attachment = http::attachment_id(&req)?;
+        let renewed = service::renew_upload(&api.app, &caller, &id, &attachment).await?;
+        Ok(Reply::ok(renewed))
     })
     .await)
 }

@@ -1,0 +1,1 @@
+//! Nothing here: the tests in `tests/` drive the functions' handlers (see Cargo.toml).

@@ -1,0 +1,20 @@
+//! The domain: tickets, their threads and attachments, who acts on them, and the rules they
+//! follow. Pure: no AWS, no HTTP, no JSON values; everything above builds on it.
+
+pub mod caller;
+pub mod commands;
+pub mod ids;
+pub mod kinds;
+pub mod rules;
+pub mod sla;
+pub mod ticket;
+
+pub use caller::{Caller, Role};
+pub use commands::{
+    AddThread, Assignee, ChangeStatus, ListFilters, Sort, ThreadOrder, UpdateTicket,
+};
+pub use ids::{AttachmentId, ThreadId, TicketId, Timestamp, UserId};
+pub use kinds::{names, AttachmentStatus, Category, Priority, Status, ThreadType};
+pub use rules::{Change, Refusal, ThreadCounts};
+pub use sla::SlaPolicy;
+pub use ticket::{Attachment, Field, NewAttachment, NewTicket, Thread, Ticket, Upload};

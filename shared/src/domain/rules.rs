@@ -1,0 +1,651 @@
+//! The rules: the status machine, what a reply, a status change, an update and an escalation
+//! do to a ticket (each decided on one read of it, as a [`Change`]), the limits they keep,
+//! and the audit lines they leave.
+
+use chrono::{DateTime, Utc};
+
+use super::caller::{Caller, Role};
+use super::commands::{AddThread, ChangeStatus, UpdateTicket};
+use super::ids::{Timestamp, UserId};
+use super::kinds::{Priority, Status, ThreadType};
+use super::sla::{self, SlaPolicy};
+use super::ticket::{Attachment, Field, NewAttachment, Thread, Ticket};
+
+/// What one ticket may hold in attachments, over all its threads.
+pub const TICKET_ATTACHMENT_BYTES_MAX: u64 = 100 * 1024 * 1024;
+
+/// Why the rules refuse a request (the error layer gives each its status code).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The caller's role may not do this.
+    Forbidden(&'static str),
+    /// The status machine has no such move.
+    InvalidTransition {
+        from: Status,
+        to: Status,
+        allowed: Vec<Status>,
+    },
+    /// Closed tickets take no more threads or updates.
+    TicketClosed,
+    /// The declarations would take the ticket over its attachment total; `left` bytes remain.
+    AttachmentBytes { left: u64 },
+}
+
+/// The statuses a ticket may move to from `from`, per the contract's table.
+pub fn allowed_targets(from: Status) -> &'static [Status] {
+    use Status::*;
+    match from {
+        Open => &[Pending, InProgress, Resolved, Closed],
+        Pending => &[Open, InProgress, Resolved, Closed],
+        InProgress => &[Open, Pending, Resolved, Closed],
+        Resolved => &[Open, InProgress, Closed],
+        Closed => &[],
+    }
+}
+
+/// What a status request amounts to once the rules have been applied.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StatusChange {
+    /// The ticket already has that status: answer 200, write nothing.
+    Unchanged,
+    Move {
+        from: Status,
+        to: Status,
+    },
+}
+
+/// Decides whether `caller` may move a ticket (which they can see) from `from` to `to`.
+/// The machine is checked first, so a request that could never succeed says so (409) whoever
+/// sends it; then the role: customers may only close, or reopen a resolved ticket.
+pub fn decide_status_change(
+    caller: &Caller,
+    from: Status,
+    to: Status,
+) -> Result<StatusChange, Refusal> {
+    if from == to {
+        return Ok(StatusChange::Unchanged);
+    }
+    let allowed = allowed_targets(from);
+    if !allowed.contains(&to) {
+        return Err(Refusal::InvalidTransition {
+            from,
+            to,
+            allowed: allowed.to_vec(),
+        });
+    }
+    let customer_may = to == Status::Closed || (from == Status::Resolved && to == Status::Open);
+    if caller.role == Role::Customer && !customer_may {
+        return Err(Refusal::Forbidden(
+            "customers may only close their ticket or reopen a resolved one",
+        ));
+    }
+    Ok(StatusChange::Move { from, to })
+}
+
+/// The audit line written as a system thread when the status moves.
+pub fn status_message(from: Status, to: Status, resolution: Option<&str>) -> String {
+    match resolution {
+        Some(r) if to == Status::Resolved => format!("Status changed from {from} to {to}: {r}"),
+        _ => format!("Status changed from {from} to {to}"),
+    }
+}
+
+/// "Priority raised from medium to urgent" / "Priority lowered from high to low".
+pub fn priority_message(from: Priority, to: Priority) -> String {
+    let way = if to.rank() > from.rank() {
+        "raised"
+    } else {
+        "lowered"
+    };
+    format!("Priority {way} from {from} to {to}")
+}
+
+/// "Assigned to agent-7 by agent-2" / "Unassigned from agent-7 by agent-2".
+pub fn assignment_message(from: Option<&str>, to: Option<&str>, by: &str) -> String {
+    match (from, to) {
+        (_, Some(to)) => format!("Assigned to {to} by {by}"),
+        (Some(from), None) => format!("Unassigned from {from} by {by}"),
+        (None, None) => format!("Unassigned by {by}"),
+    }
+}
+
+/// The ticket fields a status change writes.
+pub const STATUS_FIELDS: &[Field] = &[
+    Field::Status,
+    Field::UpdatedAt,
+    Field::ResolvedAt,
+    Field::ClosedAt,
+    Field::Resolution,
+    Field::SlaPausedSeconds,
+    Field::SlaPausedSince,
+];
+
+/// The ticket fields an agent's update writes.
+pub const UPDATE_FIELDS: &[Field] = &[
+    Field::AssignedTo,
+    Field::Priority,
+    Field::Category,
+    Field::Tags,
+    Field::Title,
+    Field::UpdatedAt,
+];
+
+impl Ticket {
+    /// Moves the ticket to `to` at `at`: `resolvedAt` and `resolution` are set on resolving
+    /// and cleared when a resolved ticket goes back to work; `closedAt` is set on closing
+    /// (a resolution given then is kept as the closing note).
+    pub fn apply_status(&mut self, to: Status, resolution: Option<String>, at: &Timestamp) {
+        let from = self.status;
+        // The resolution clock pauses while pending or resolved; once resolved it has
+        // stopped, so closing then adds no paused time.
+        if to == Status::Closed && self.resolved_at.is_some() {
+            self.sla_paused_since = None;
+        } else {
+            sla::track_pause(self, matches!(to, Status::Pending | Status::Resolved), at);
+        }
+        match to {
+            Status::Resolved => {
+                self.resolved_at = Some(at.clone());
+                self.resolution = resolution;
+            }
+            Status::Closed => {
+                self.closed_at = Some(at.clone());
+                if resolution.is_some() {
+                    self.resolution = resolution;
+                }
+            }
+            _ if from == Status::Resolved => {
+                self.resolved_at = None;
+                self.resolution = None;
+            }
+            _ => {}
+        }
+        self.status = to;
+        self.updated_at = at.clone();
+    }
+}
+
+/// A customer's reply to a ticket waiting on them (`pending`) or already `resolved` puts it
+/// back in the agents' queue.
+pub fn reopens_on_customer_reply(status: Status) -> bool {
+    matches!(status, Status::Pending | Status::Resolved)
+}
+
+/// The kind of thread a caller writes.
+pub fn thread_kind(caller: &Caller) -> ThreadType {
+    if caller.is_agent() {
+        ThreadType::Agent
+    } else {
+        ThreadType::User
+    }
+}
+
+/// Internal notes are agents' only.
+pub fn check_internal_note(caller: &Caller, internal: bool) -> Result<(), Refusal> {
+    if internal && !caller.is_agent() {
+        return Err(Refusal::Forbidden("only agents may write internal notes"));
+    }
+    Ok(())
+}
+
+/// Refuses declarations that would take a ticket holding `current` bytes over its total; the
+/// bytes they add.
+pub fn check_ticket_bytes(current: u64, decls: &[NewAttachment]) -> Result<u64, Refusal> {
+    let adding: u64 = decls.iter().map(|d| d.size).sum();
+    if current.saturating_add(adding) > TICKET_ATTACHMENT_BYTES_MAX {
+        return Err(Refusal::AttachmentBytes {
+            left: TICKET_ATTACHMENT_BYTES_MAX.saturating_sub(current),
+        });
+    }
+    Ok(adding)
+}
+
+/// Threads a change adds: all of them, and those a customer can see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadCounts {
+    pub all: u32,
+    pub public: u32,
+}
+
+/// A change to one ticket, decided on one read of it: the ticket after it, the fields it
+/// writes, the threads and attachments it adds, and whether it is the first response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub after: Ticket,
+    pub fields: Vec<Field>,
+    /// New threads, in the order they happened.
+    pub threads: Vec<Thread>,
+    pub attachments: Vec<Attachment>,
+    /// The first public agent reply: `firstResponseAt` is set to `after.updated_at` unless a
+    /// concurrent reply set it first.
+    pub first_response: bool,
+    /// Bytes of attachments declared by this change.
+    pub attachment_bytes: u64,
+}
+
+impl Change {
+    fn new(after: Ticket, fields: &[Field], threads: Vec<Thread>) -> Self {
+        Change {
+            after,
+            fields: fields.to_vec(),
+            threads,
+            attachments: Vec::new(),
+            first_response: false,
+            attachment_bytes: 0,
+        }
+    }
+
+    pub fn added(&self) -> ThreadCounts {
+        ThreadCounts {
+            all: self.threads.len() as u32,
+            public: self.threads.iter().filter(|t| !t.internal).count() as u32,
+        }
+    }
+
+    /// The ticket as it is once the change is written over `before`: one version on, its
+    /// threads counted.
+    pub fn ticket_after_write(&self, before: &Ticket) -> Ticket {
+        let added = self.added();
+        let mut after = self.after.clone();
+        after.version = before.version + 1;
+        after.thread_count = before.thread_count + added.all;
+        after.public_thread_count = before.public_thread_count + added.public;
+        if self.first_response && after.first_response_at.is_none() {
+            after.first_response_at = Some(after.updated_at.clone());
+        }
+        after
+    }
+}
+
+/// A reply or note (its internal-note check already passed: [`check_internal_note`]): the
+/// thread, its attachments, and a reopen by a customer's reply to a ticket waiting on them.
+pub fn plan_thread(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &AddThread,
+    at: &Timestamp,
+) -> Result<Change, Refusal> {
+    if ticket.status == Status::Closed {
+        return Err(Refusal::TicketClosed);
+    }
+    let attachment_bytes = check_ticket_bytes(ticket.attachment_bytes, &input.attachments)?;
+    let thread = Thread::new(
+        &caller.sub,
+        input.message.clone(),
+        thread_kind(caller),
+        input.internal,
+        at,
+    );
+    let attachments = input
+        .attachments
+        .iter()
+        .map(|d| Attachment::new(&ticket.id, &thread, d.clone()))
+        .collect();
+    let mut after = ticket.clone();
+    after.updated_at = at.clone();
+    let mut change = Change::new(after, &[Field::UpdatedAt], vec![thread]);
+    if !caller.is_agent() && reopens_on_customer_reply(ticket.status) {
+        change.after.apply_status(Status::Open, None, at);
+        change.fields = STATUS_FIELDS.to_vec();
+        let message = status_message(ticket.status, Status::Open, None);
+        change.threads.push(Thread::system(
+            &caller.sub,
+            format!("{message} (customer replied)"),
+            at,
+        ));
+    }
+    change.attachments = attachments;
+    change.attachment_bytes = attachment_bytes;
+    change.first_response =
+        caller.is_agent() && !input.internal && ticket.first_response_at.is_none();
+    Ok(change)
+}
+
+/// A status request: `None` when the ticket has that status already. The resolution is the
+/// agents' record: a customer's closing words become a thread of theirs instead.
+pub fn plan_status(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &ChangeStatus,
+    at: &Timestamp,
+) -> Result<Option<Change>, Refusal> {
+    let StatusChange::Move { from, to } =
+        decide_status_change(caller, ticket.status, input.status)?
+    else {
+        return Ok(None);
+    };
+    let (resolution, said) = if caller.is_agent() {
+        (input.resolution.clone(), None)
+    } else {
+        (None, input.resolution.clone())
+    };
+    let mut after = ticket.clone();
+    after.apply_status(to, resolution, at);
+    let mut threads: Vec<Thread> = said
+        .map(|text| Thread::new(&caller.sub, text, ThreadType::User, false, at))
+        .into_iter()
+        .collect();
+    let message = status_message(from, to, after.resolution.as_deref());
+    threads.push(Thread::system(&caller.sub, message, at));
+    Ok(Some(Change::new(after, STATUS_FIELDS, threads)))
+}
+
+/// An agent's update of assignment, priority, category, tags or title, with system threads
+/// recording assignment and priority changes; `None` when nothing changes.
+pub fn plan_update(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &UpdateTicket,
+    at: &Timestamp,
+) -> Result<Option<Change>, Refusal> {
+    if ticket.status == Status::Closed {
+        return Err(Refusal::TicketClosed);
+    }
+    let mut after = ticket.clone();
+    let mut threads = Vec::new();
+    if let Some(to) = &input.assigned_to {
+        if *to != ticket.assigned_to {
+            let message =
+                assignment_message(ticket.assigned_to.as_deref(), to.as_deref(), &caller.sub);
+            threads.push(Thread::system(&caller.sub, message, at));
+            after.assigned_to = to.clone();
+        }
+    }
+    if let Some(p) = input.priority.filter(|p| *p != ticket.priority) {
+        threads.push(Thread::system(
+            &caller.sub,
+            priority_message(ticket.priority, p),
+            at,
+        ));
+        after.priority = p;
+    }
+    if let Some(c) = input.category {
+        after.category = c;
+    }
+    if let Some(tags) = &input.tags {
+        after.tags = tags.clone();
+    }
+    if let Some(title) = &input.title {
+        after.title = title.clone();
+    }
+    if after == *ticket {
+        return Ok(None);
+    }
+    after.updated_at = at.clone();
+    Ok(Some(Change::new(after, UPDATE_FIELDS, threads)))
+}
+
+/// The automatic escalation of a ticket whose first response was due before `now` and has
+/// not come: its priority one level up, once, with a system thread; `None` when it does not
+/// (or no longer) qualify.
+pub fn plan_escalation(ticket: &Ticket, policy: &SlaPolicy, now: DateTime<Utc>) -> Option<Change> {
+    let breached = sla::clocks(ticket, policy, now).is_some_and(|c| c.first_response_breached);
+    let raised = ticket.priority.raised()?;
+    if !breached || ticket.first_response_at.is_some() || ticket.escalated_at.is_some() {
+        return None;
+    }
+    let at = Timestamp::at(now);
+    let mut after = ticket.clone();
+    after.priority = raised;
+    after.escalated_at = Some(at.clone());
+    after.updated_at = at.clone();
+    let message = format!(
+        "{} (first response overdue)",
+        priority_message(ticket.priority, raised)
+    );
+    let note = Thread::system(&UserId::system(), message, &at);
+    Some(Change::new(
+        after,
+        &[Field::Priority, Field::EscalatedAt, Field::UpdatedAt],
+        vec![note],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::kinds::Category;
+    use crate::domain::ticket::NewTicket;
+
+    fn caller(sub: &str, role: Role) -> Caller {
+        Caller::new(sub, role)
+    }
+
+    fn alice() -> Caller {
+        caller("alice", Role::Customer)
+    }
+
+    fn agent() -> Caller {
+        caller("agent-7", Role::Agent)
+    }
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    fn ticket(status: Status) -> Ticket {
+        let input = NewTicket {
+            title: "t".into(),
+            description: "d".into(),
+            priority: Priority::Medium,
+            category: Category::General,
+            tags: vec![],
+            client: None,
+            attachments: vec![],
+        };
+        let mut t = Ticket::open(input, alice().sub, &at("2026-11-25T00:00:00.000Z"));
+        t.status = status;
+        if status == Status::Resolved {
+            t.resolution = Some("fixed".into());
+            t.resolved_at = Some(t.created_at.clone());
+        }
+        t
+    }
+
+    fn reply(internal: bool) -> AddThread {
+        AddThread {
+            message: "hello".into(),
+            internal,
+            attachments: vec![],
+        }
+    }
+
+    const AT: &str = "2026-11-26T00:00:00.000Z";
+
+    /// Every cell of the contract's table, for both roles.
+    #[test]
+    fn every_transition_for_both_roles() {
+        use Status::*;
+        let table: &[(Status, &[Status])] = &[
+            (Open, &[Pending, InProgress, Resolved, Closed]),
+            (Pending, &[Open, InProgress, Resolved, Closed]),
+            (InProgress, &[Open, Pending, Resolved, Closed]),
+            (Resolved, &[Open, InProgress, Closed]),
+            (Closed, &[]),
+        ];
+        for &(from, allowed) in table {
+            for &to in Status::ALL {
+                let agent = decide_status_change(&agent(), from, to);
+                let customer = decide_status_change(&alice(), from, to);
+                if from == to {
+                    assert_eq!(agent, Ok(StatusChange::Unchanged), "{from}->{to}");
+                    assert_eq!(customer, Ok(StatusChange::Unchanged), "{from}->{to}");
+                } else if !allowed.contains(&to) {
+                    for result in [agent, customer] {
+                        match result {
+                            Err(Refusal::InvalidTransition { allowed: a, .. }) => {
+                                assert_eq!(a, allowed.to_vec())
+                            }
+                            other => panic!("{from}->{to}: expected 409, got {other:?}"),
+                        }
+                    }
+                } else {
+                    assert_eq!(agent, Ok(StatusChange::Move { from, to }), "{from}->{to}");
+                    let customer_ok = to == Closed || (from == Resolved && to == Open);
+                    if customer_ok {
+                        assert_eq!(customer, Ok(StatusChange::Move { from, to }));
+                    } else {
+                        assert!(
+                            matches!(customer, Err(Refusal::Forbidden(_))),
+                            "{from}->{to}: customer got {customer:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn priority_and_assignment_messages() {
+        assert_eq!(
+            priority_message(Priority::Medium, Priority::Urgent),
+            "Priority raised from medium to urgent"
+        );
+        assert_eq!(
+            priority_message(Priority::High, Priority::Low),
+            "Priority lowered from high to low"
+        );
+        assert_eq!(
+            assignment_message(None, Some("agent-7"), "agent-2"),
+            "Assigned to agent-7 by agent-2"
+        );
+        assert_eq!(
+            assignment_message(Some("agent-7"), None, "agent-2"),
+            "Unassigned from agent-7 by agent-2"
+        );
+    }
+
+    #[test]
+    fn status_message_mentions_resolution_only_when_resolving() {
+        assert_eq!(
+            status_message(Status::Open, Status::Resolved, Some("fixed")),
+            "Status changed from open to resolved: fixed"
+        );
+        assert_eq!(
+            status_message(Status::Resolved, Status::Closed, Some("fixed")),
+            "Status changed from resolved to closed"
+        );
+    }
+
+    #[test]
+    fn a_customer_reply_reopens_pending_and_resolved_tickets() {
+        for status in [Status::Pending, Status::Resolved] {
+            let plan = plan_thread(&ticket(status), &alice(), &reply(false), &at(AT)).unwrap();
+            assert_eq!(plan.threads[0].kind, ThreadType::User);
+            let system = plan.threads.get(1).expect("a system thread");
+            assert_eq!(system.kind, ThreadType::System);
+            assert!(system
+                .message
+                .starts_with(&format!("Status changed from {status} to open")));
+            assert_eq!(plan.after.status, Status::Open);
+            assert_eq!(plan.after.resolved_at, None);
+            assert_eq!(plan.after.resolution, None);
+            assert_eq!(plan.fields, STATUS_FIELDS);
+        }
+        for status in [Status::Open, Status::InProgress] {
+            let plan = plan_thread(&ticket(status), &alice(), &reply(false), &at(AT)).unwrap();
+            assert_eq!(plan.threads.len(), 1);
+            assert_eq!(plan.after.status, status);
+            assert_eq!(plan.fields, [Field::UpdatedAt]);
+        }
+        let plan = plan_thread(&ticket(Status::Pending), &agent(), &reply(false), &at(AT)).unwrap();
+        assert_eq!(plan.threads.len(), 1, "agents' replies do not reopen");
+    }
+
+    #[test]
+    fn first_response_is_the_first_public_agent_thread() {
+        let t = ticket(Status::Open);
+        let first = |t: &Ticket, c: &Caller, internal| {
+            plan_thread(t, c, &reply(internal), &at(AT))
+                .unwrap()
+                .first_response
+        };
+        assert!(first(&t, &agent(), false));
+        assert!(!first(&t, &agent(), true));
+        assert!(!first(&t, &alice(), false));
+        let mut answered = t.clone();
+        answered.first_response_at = Some(at(AT));
+        assert!(!first(&answered, &agent(), false));
+    }
+
+    #[test]
+    fn closed_tickets_take_no_threads_and_customers_no_internal_notes() {
+        assert_eq!(
+            plan_thread(&ticket(Status::Closed), &agent(), &reply(false), &at(AT)).unwrap_err(),
+            Refusal::TicketClosed
+        );
+        assert!(matches!(
+            check_internal_note(&alice(), true),
+            Err(Refusal::Forbidden(_))
+        ));
+        assert_eq!(check_internal_note(&agent(), true), Ok(()));
+        assert_eq!(check_internal_note(&alice(), false), Ok(()));
+    }
+
+    #[test]
+    fn status_fields_follow_the_contract() {
+        let mut t = ticket(Status::Open);
+        t.apply_status(Status::Resolved, Some("done".into()), &at(AT));
+        assert_eq!(
+            (t.resolved_at.as_deref(), t.resolution.as_deref()),
+            (Some(AT), Some("done"))
+        );
+        t.apply_status(Status::Open, None, &at(AT));
+        assert_eq!(
+            (t.resolved_at.as_deref(), t.resolution.as_deref()),
+            (None, None)
+        );
+        t.apply_status(Status::Closed, None, &at(AT));
+        assert_eq!(t.closed_at.as_deref(), Some(AT));
+        assert_eq!(t.updated_at.as_str(), AT);
+    }
+
+    #[test]
+    fn a_customer_closing_with_words_leaves_them_as_a_thread_not_the_resolution() {
+        let t = ticket(Status::Open);
+        let input = ChangeStatus {
+            status: Status::Closed,
+            resolution: Some("no longer needed".into()),
+        };
+        let change = plan_status(&t, &alice(), &input, &at(AT)).unwrap().unwrap();
+        assert_eq!(change.after.resolution, None);
+        assert_eq!(change.threads.len(), 2);
+        assert_eq!(change.threads[0].message, "no longer needed");
+        assert_eq!(change.added(), ThreadCounts { all: 2, public: 2 });
+        let after = change.ticket_after_write(&t);
+        assert_eq!((after.version, after.thread_count), (2, 3));
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_writes_nothing() {
+        let t = ticket(Status::Open);
+        let same = UpdateTicket {
+            priority: Some(Priority::Medium),
+            ..Default::default()
+        };
+        assert_eq!(plan_update(&t, &agent(), &same, &at(AT)), Ok(None));
+        let raise = UpdateTicket {
+            priority: Some(Priority::Urgent),
+            ..Default::default()
+        };
+        let change = plan_update(&t, &agent(), &raise, &at(AT)).unwrap().unwrap();
+        assert_eq!(
+            change.threads[0].message,
+            "Priority raised from medium to urgent"
+        );
+        assert_eq!(change.fields, UPDATE_FIELDS);
+    }
+
+    #[test]
+    fn escalation_raises_a_breached_unanswered_ticket_once() {
+        let t = ticket(Status::Open); // medium: first response due after 8 h
+        let policy = SlaPolicy::default();
+        let early = at("2026-11-25T07:00:00.000Z").time().unwrap();
+        let late = at("2026-11-25T09:00:00.000Z").time().unwrap();
+        assert_eq!(plan_escalation(&t, &policy, early), None);
+        let change = plan_escalation(&t, &policy, late).unwrap();
+        assert_eq!(change.after.priority, Priority::High);
+        assert_eq!(change.threads[0].author.as_str(), "system");
+        assert_eq!(plan_escalation(&change.after, &policy, late), None, "once");
+    }
+}

@@ -1,0 +1,94 @@
+//! The edge of the event functions (S3 notifications, EventBridge schedules): how their
+//! failures reach Lambda. An error's `errorType` says whether delivering the event again can
+//! help (`Retryable`: a dependency failed or throttled; S3 and EventBridge retry asynchronous
+//! invocations) or not (`Permanent`: the event itself is wrong), and keeps its cause.
+
+use chrono::{DateTime, Utc};
+use lambda_runtime::Diagnostic;
+
+use crate::error::ApiError;
+
+pub use aws_lambda_events::eventbridge::EventBridgeEvent;
+
+/// An event function's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// A dependency failed or throttled: the same event may well succeed later.
+    #[error("{context}: {source}")]
+    Retryable {
+        context: String,
+        #[source]
+        source: ApiError,
+    },
+    /// The event cannot succeed as it is.
+    #[error("{context}: {source}")]
+    Permanent {
+        context: String,
+        #[source]
+        source: ApiError,
+    },
+}
+
+impl EventError {
+    /// Sorts a service error met while handling `context` (a key, a run).
+    pub fn new(context: impl Into<String>, source: ApiError) -> Self {
+        let context = context.into();
+        match source {
+            ApiError::Throttled | ApiError::Internal(_) => {
+                EventError::Retryable { context, source }
+            }
+            source => EventError::Permanent { context, source },
+        }
+    }
+
+    /// The `errorType` Lambda records (and the logs and a destination show).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            EventError::Retryable { .. } => "Retryable",
+            EventError::Permanent { .. } => "Permanent",
+        }
+    }
+}
+
+impl From<EventError> for Diagnostic {
+    fn from(e: EventError) -> Self {
+        // An internal error's detail is the operators' to read: the event functions answer
+        // Lambda, never a client, so it is kept whole here (and logged by the runtime).
+        let message = match &e {
+            EventError::Retryable { context, source }
+            | EventError::Permanent { context, source } => match source {
+                ApiError::Internal(detail) => format!("{context}: {detail}"),
+                other => format!("{context}: {other}"),
+            },
+        };
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: message,
+        }
+    }
+}
+
+/// The time a scheduled event was due (its `time`), so a run is decided by its schedule,
+/// not by when it ran; now when the event has none.
+pub fn scheduled_time(event: &EventBridgeEvent) -> DateTime<Utc> {
+    event.time.unwrap_or_else(Utc::now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types_tell_retryable_from_permanent() {
+        let throttled = EventError::new("run", ApiError::Throttled);
+        let failed = EventError::new("run", ApiError::internal("dynamodb", "timeout"));
+        let wrong = EventError::new("run", ApiError::NotFound);
+        assert_eq!(throttled.error_type(), "Retryable");
+        assert_eq!(Diagnostic::from(failed).error_type, "Retryable");
+        let d = Diagnostic::from(wrong);
+        assert_eq!(d.error_type, "Permanent");
+        assert_eq!(d.error_message, "run: support ticket not found");
+        let e = EventError::new("k", ApiError::internal("dynamodb", "timeout"));
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+    }
+}

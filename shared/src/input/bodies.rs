@@ -1,0 +1,122 @@
+//! Request bodies parsed into the domain's commands ("parse, don't validate").
+
+use serde_json::{Map, Value};
+
+use super::fields::Fields;
+use crate::domain::{AddThread, Category, ChangeStatus, NewTicket, Priority, Status, UpdateTicket};
+use crate::error::ApiError;
+
+pub const TITLE_MAX: usize = 200;
+pub const TEXT_MAX: usize = 20_000;
+pub const RESOLUTION_MAX: usize = 5_000;
+
+/// `POST /v2/support-tickets`.
+pub fn create_ticket(body: Map<String, Value>) -> Result<NewTicket, ApiError> {
+    let mut f = Fields::new(
+        body,
+        &[
+            "title",
+            "description",
+            "priority",
+            "category",
+            "tags",
+            "client",
+            "attachments",
+        ],
+    );
+    let attachments = f.attachments("attachments");
+    let title = f.text("title", TITLE_MAX, false);
+    let description = f.text("description", TEXT_MAX, true);
+    let priority = f.enumeration("priority", Priority::ALL);
+    let category = f.enumeration("category", Category::ALL);
+    let tags = f.tags("tags");
+    let client = f.optional_user_id("client");
+    let value = (|| {
+        Some(NewTicket {
+            title: title?,
+            description: description?,
+            priority: priority?,
+            category: category?,
+            tags,
+            client,
+            attachments,
+        })
+    })();
+    f.finish(value)
+}
+
+/// `POST /v2/support-tickets/{id}/threads`.
+pub fn add_thread(body: Map<String, Value>) -> Result<AddThread, ApiError> {
+    let mut f = Fields::new(body, &["message", "internal", "attachments"]);
+    let attachments = f.attachments("attachments");
+    let message = f.text("message", TEXT_MAX, true);
+    let internal = f.optional_bool("internal").unwrap_or(false);
+    let value = message.map(|message| AddThread {
+        message,
+        internal,
+        attachments,
+    });
+    f.finish(value)
+}
+
+/// `PATCH /v2/support-tickets/{id}/status`.
+pub fn change_status(body: Map<String, Value>) -> Result<ChangeStatus, ApiError> {
+    let mut f = Fields::new(body, &["status", "resolution"]);
+    let status = f.enumeration("status", Status::ALL);
+    let given = f.has("resolution");
+    let resolution = f.optional_text("resolution", RESOLUTION_MAX, true);
+    match status {
+        Some(Status::Resolved) if !given => {
+            f.fail("resolution", "is required when status is resolved");
+        }
+        Some(s) if resolution.is_some() && !matches!(s, Status::Resolved | Status::Closed) => {
+            f.fail(
+                "resolution",
+                "is only accepted with status resolved or closed",
+            );
+        }
+        _ => {}
+    }
+    let value = status.map(|status| ChangeStatus { status, resolution });
+    f.finish(value)
+}
+
+const UPDATE_FIELDS: &[&str] = &["assignedTo", "priority", "category", "tags", "title"];
+
+/// `PATCH /v2/support-tickets/{id}`: each field optional, at least one.
+pub fn update_ticket(body: Map<String, Value>) -> Result<UpdateTicket, ApiError> {
+    let given: Vec<String> = body.keys().cloned().collect();
+    let nulls: Vec<String> = body
+        .iter()
+        .filter(|(k, v)| v.is_null() && k.as_str() != "assignedTo")
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut f = Fields::new(body, UPDATE_FIELDS);
+    let present = |name: &str| given.iter().any(|g| g == name);
+    let mut u = UpdateTicket::default();
+    if present("assignedTo") {
+        u.assigned_to = Some(f.optional_user_id("assignedTo"));
+    }
+    if f.has("priority") {
+        u.priority = f.enumeration("priority", Priority::ALL);
+    }
+    if f.has("category") {
+        u.category = f.enumeration("category", Category::ALL);
+    }
+    if f.has("tags") {
+        u.tags = Some(f.tags("tags"));
+    }
+    if f.has("title") {
+        u.title = f.text("title", TITLE_MAX, false);
+    }
+    for name in nulls.iter().filter(|n| UPDATE_FIELDS.contains(&n.as_str())) {
+        f.fail(name, "must not be null: only assignedTo can be cleared");
+    }
+    if !UPDATE_FIELDS.iter().any(|n| present(n)) {
+        f.fail(
+            "body",
+            format!("give at least one of: {}", UPDATE_FIELDS.join(", ")),
+        );
+    }
+    f.finish(Some(u))
+}

@@ -1,0 +1,142 @@
+//! The operations, one file per use case: each reads what it needs, asks the domain's rules,
+//! writes through the store and has the view show the result. Every authorization decision
+//! is made here (the store never sees a caller). Those that answer with a whole ticket need
+//! the bucket for its files (feature `files`); list-tickets and the schedules go without.
+
+#[cfg(feature = "files")]
+mod attachments;
+#[cfg(feature = "files")]
+mod common;
+#[cfg(feature = "files")]
+mod create;
+mod escalation;
+mod expiry;
+mod list;
+#[cfg(feature = "files")]
+mod read;
+#[cfg(feature = "files")]
+mod status;
+#[cfg(feature = "files")]
+mod threads;
+#[cfg(feature = "files")]
+mod update;
+
+#[cfg(feature = "files")]
+pub use attachments::{confirm_upload, renew_upload};
+#[cfg(feature = "files")]
+pub use create::create_ticket;
+pub use escalation::{escalate_breached, Escalation};
+pub use expiry::{expire_uploads, Expiry, UPLOAD_WINDOW_HOURS};
+pub use list::list_tickets;
+#[cfg(feature = "files")]
+pub use read::{get_ticket, list_threads};
+#[cfg(feature = "files")]
+pub use status::change_status;
+#[cfg(feature = "files")]
+pub use threads::add_thread;
+#[cfg(feature = "files")]
+pub use update::update_ticket;
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use serde_json::Value;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::cursor::Cursors;
+#[cfg(feature = "files")]
+use crate::error::ApiError;
+#[cfg(feature = "files")]
+use crate::files::Files;
+use crate::store::Store;
+
+/// Everything a function needs, built once at cold start.
+#[derive(Clone)]
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub cursors: Cursors,
+    /// The attachments bucket, where `BUCKET_NAME` is set (functions built with `files`).
+    #[cfg(feature = "files")]
+    pub files: Option<Files>,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let config = Config::from_env()?;
+        Ok(App::new(config, &sdk_config().await))
+    }
+
+    pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let store = Store::new(
+            client,
+            config.table_name.clone(),
+            config.counter_shards,
+            config.sla.clone(),
+        );
+        let cursors = Cursors::new(&config.cursor_secret);
+        #[cfg(feature = "files")]
+        let files = config
+            .bucket_name
+            .clone()
+            .map(|bucket| Files::new(sdk, bucket, config.s3_path_style));
+        App {
+            config,
+            store,
+            cursors,
+            #[cfg(feature = "files")]
+            files,
+        }
+    }
+
+    #[cfg(feature = "files")]
+    pub(crate) fn files(&self) -> Result<&Files, ApiError> {
+        self.files
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("BUCKET_NAME is not configured".into()))
+    }
+}
+
+/// The shared SDK settings: one TLS stack (rustls + ring), the standard AWS settings
+/// (`AWS_ENDPOINT_URL` reaches a local emulator), and timeouts that keep a slow dependency
+/// from holding a request until the function's own timeout.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build();
+    // Three attempts with a short first back-off: a failing dependency is reported well
+    // inside the function's 10 s timeout instead of timing the invocation out.
+    let retries = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(1));
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .load()
+        .await
+}
+
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
+}
+
+/// The answer to a request that creates something: what it made, where, and whether it is
+/// the replay of an earlier try with the same `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Created {
+    pub body: Value,
+    pub location: String,
+    pub etag: Option<u64>,
+    pub replayed: bool,
+}

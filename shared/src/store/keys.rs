@@ -1,0 +1,280 @@
+//! The key design: every item's keys, the list indexes and the index keys a ticket carries,
+//! and how domain values become items.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{Datelike, Utc};
+
+use super::{s, Item};
+use crate::domain::sla::{first_response_due, SlaPolicy};
+use crate::domain::{
+    Attachment, AttachmentId, AttachmentStatus, Field, Status, Thread, Ticket, TicketId, Timestamp,
+};
+use crate::error::ApiError;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const CREATED_KEY: &str = "createdKey";
+pub(crate) const TICKET_SK: &str = "TICKET";
+pub(crate) const THREAD_PREFIX: &str = "THREAD#";
+pub(crate) const ATTACHMENT_PREFIX: &str = "ATTACH#";
+pub(crate) const COUNTS_SK: &str = "COUNTS";
+pub(crate) const FIRST_MONTH: &str = "firstMonth";
+pub(crate) const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+
+pub(crate) fn quota_pk(sub: &str) -> String {
+    format!("QUOTA#{sub}")
+}
+
+pub(crate) fn idempotency_pk(key_hash: &str) -> String {
+    format!("IDEMPOTENCY#{key_hash}")
+}
+
+pub const DUE_KEY: &str = "firstResponseDueKey";
+
+/// A list index: its name, partition-key attribute, sort-key attribute, and the order lists
+/// read it in (newest first by `createdKey`; soonest due first by `firstResponseDueKey`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Index {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+    pub ascending: bool,
+}
+
+const fn newest_first(name: &'static str, partition_key: &'static str) -> Index {
+    Index {
+        name,
+        partition_key,
+        sort_key: CREATED_KEY,
+        ascending: false,
+    }
+}
+
+pub const BY_CLIENT: Index = newest_first("byClient", "clientKey");
+pub const BY_ASSIGNEE: Index = newest_first("byAssignee", "assigneeKey");
+pub const BY_STATUS: Index = newest_first("byStatus", "statusKey");
+pub const BY_PRIORITY: Index = newest_first("byPriority", "priorityKey");
+pub const BY_CATEGORY: Index = newest_first("byCategory", "categoryKey");
+pub const BY_MONTH: Index = newest_first("byMonth", "monthKey");
+/// Tickets still awaiting a first response, soonest due first (sparse: answered, resolved
+/// and closed tickets leave it).
+pub const BY_FIRST_RESPONSE_DUE: Index = Index {
+    name: "byFirstResponseDue",
+    partition_key: "awaitingKey",
+    sort_key: DUE_KEY,
+    ascending: true,
+};
+/// The same tickets, below urgent, until the automatic escalation has raised their priority
+/// once.
+pub const BY_ESCALATION: Index = Index {
+    name: "byEscalation",
+    partition_key: "escalationKey",
+    sort_key: DUE_KEY,
+    ascending: true,
+};
+/// Attachments still pending, oldest first, bucketed by the day they were declared
+/// (`PENDING#<yyyy-mm-dd>`): what the sweep that expires uploads never made reads. Sparse:
+/// attachment items leave it when they settle.
+pub const BY_PENDING_UPLOAD: Index = Index {
+    name: "byPendingUpload",
+    partition_key: "pendingKey",
+    sort_key: "createdAt",
+    ascending: true,
+};
+pub const INDEXES: [&Index; 9] = [
+    &BY_CLIENT,
+    &BY_ASSIGNEE,
+    &BY_STATUS,
+    &BY_PRIORITY,
+    &BY_CATEGORY,
+    &BY_MONTH,
+    &BY_FIRST_RESPONSE_DUE,
+    &BY_ESCALATION,
+    &BY_PENDING_UPLOAD,
+];
+pub(crate) const AWAITING: &str = "AWAITING";
+pub(crate) const ESCALATE: &str = "ESCALATE";
+
+pub(crate) fn ticket_pk(id: &str) -> String {
+    format!("TICKET#{id}")
+}
+
+/// Where a thread sorts in its ticket's partition (what thread cursors hold).
+pub fn thread_sk(t: &Thread) -> String {
+    format!("{THREAD_PREFIX}{}#{}", t.timestamp, t.id)
+}
+
+pub(crate) fn current_month() -> String {
+    let now = Utc::now();
+    format!("{:04}-{:02}", now.year(), now.month())
+}
+
+pub(crate) fn previous_month(month: &str) -> Option<String> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    Some(if m <= 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", m - 1)
+    })
+}
+
+pub(crate) fn assignee_key(assignee: Option<&str>) -> String {
+    format!("ASSIGNEE#{}", assignee.unwrap_or("none"))
+}
+
+/// Whether a ticket still waits for its first response (and so is in the due-soon queue).
+pub(crate) fn awaiting_first_response(t: &Ticket) -> bool {
+    t.first_response_at.is_none() && !matches!(t.status, Status::Resolved | Status::Closed)
+}
+
+/// The index keys of a ticket, derived from its fields (written whenever the ticket is);
+/// `None` for a sparse index the ticket is not in.
+pub(crate) fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, Option<String>)> {
+    let month = t.created_at.month();
+    let awaiting = awaiting_first_response(t);
+    let due = first_response_due(t, policy).map(|d| format!("{}#{}", Timestamp::at(d), t.id));
+    vec![
+        (
+            BY_CLIENT.partition_key,
+            Some(format!("CLIENT#{}", t.client)),
+        ),
+        (
+            BY_ASSIGNEE.partition_key,
+            Some(assignee_key(t.assigned_to.as_deref())),
+        ),
+        (
+            BY_STATUS.partition_key,
+            Some(format!("STATUS#{}#{month}", t.status)),
+        ),
+        (
+            BY_PRIORITY.partition_key,
+            Some(format!("PRIORITY#{}#{month}", t.priority)),
+        ),
+        (
+            BY_CATEGORY.partition_key,
+            Some(format!("CATEGORY#{}#{month}", t.category)),
+        ),
+        (BY_MONTH.partition_key, Some(format!("ALL#{month}"))),
+        (CREATED_KEY, Some(format!("{}#{}", t.created_at, t.id))),
+        (
+            BY_FIRST_RESPONSE_DUE.partition_key,
+            awaiting.then(|| AWAITING.to_owned()),
+        ),
+        (
+            BY_ESCALATION.partition_key,
+            (awaiting && t.escalated_at.is_none() && t.priority.raised().is_some())
+                .then(|| ESCALATE.to_owned()),
+        ),
+        (DUE_KEY, due.filter(|_| awaiting)),
+    ]
+}
+
+/// The index key attributes computed from a ticket field.
+pub(crate) fn derived_keys(field: Field) -> &'static [&'static str] {
+    const AWAITING_KEYS: &[&str] = &[
+        BY_FIRST_RESPONSE_DUE.partition_key,
+        BY_ESCALATION.partition_key,
+        DUE_KEY,
+    ];
+    match field {
+        Field::Status => &[
+            BY_STATUS.partition_key,
+            BY_FIRST_RESPONSE_DUE.partition_key,
+            BY_ESCALATION.partition_key,
+            DUE_KEY,
+        ],
+        Field::Priority => &[
+            BY_PRIORITY.partition_key,
+            BY_ESCALATION.partition_key,
+            DUE_KEY,
+        ],
+        Field::Category => &[BY_CATEGORY.partition_key],
+        Field::AssignedTo => &[BY_ASSIGNEE.partition_key],
+        Field::FirstResponseAt | Field::EscalatedAt => AWAITING_KEYS,
+        Field::Tags
+        | Field::Title
+        | Field::Resolution
+        | Field::UpdatedAt
+        | Field::ResolvedAt
+        | Field::ClosedAt
+        | Field::SlaPausedSeconds
+        | Field::SlaPausedSince => &[],
+    }
+}
+
+/// A value as an item, without NULL attributes: an absent attribute is what
+/// `if_not_exists` and `attribute_not_exists` test for.
+pub(crate) fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, ApiError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| ApiError::internal("encode item", e))?;
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    Ok(item)
+}
+
+pub(crate) fn ticket_item(t: &Ticket, policy: &SlaPolicy) -> Result<Item, ApiError> {
+    let mut item = to_item(t)?;
+    item.insert(PK.into(), s(ticket_pk(&t.id)));
+    item.insert(SK.into(), s(TICKET_SK));
+    for (name, value) in index_keys(t, policy) {
+        if let Some(v) = value {
+            item.insert(name.into(), s(v));
+        }
+    }
+    Ok(item)
+}
+
+/// The attribute of a thread item listing its attachments' ids, so that a page of threads
+/// reads exactly its own attachments.
+const ATTACHMENT_IDS: &str = "attachmentIds";
+
+pub(crate) fn thread_item(
+    ticket_id: &TicketId,
+    t: &Thread,
+    attachments: &[Attachment],
+) -> Result<Item, ApiError> {
+    let mut item = to_item(t)?;
+    // A thread's attachments are items of their own (their status changes): only their ids.
+    let ids: Vec<AttributeValue> = attachments
+        .iter()
+        .filter(|a| a.thread_id == t.id)
+        .map(|a| s(a.id.as_str()))
+        .collect();
+    if !ids.is_empty() {
+        item.insert(ATTACHMENT_IDS.into(), AttributeValue::L(ids));
+    }
+    item.insert(PK.into(), s(ticket_pk(ticket_id)));
+    item.insert(SK.into(), s(thread_sk(t)));
+    Ok(item)
+}
+
+pub(crate) fn attachment_ids(item: &Item) -> Vec<AttachmentId> {
+    match item.get(ATTACHMENT_IDS) {
+        Some(AttributeValue::L(ids)) => ids
+            .iter()
+            .filter_map(|v| v.as_s().ok().and_then(|id| AttachmentId::parse(id)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn attachment_sk(id: &str) -> String {
+    format!("{ATTACHMENT_PREFIX}{id}")
+}
+
+pub(crate) fn attachment_item(a: &Attachment) -> Result<Item, ApiError> {
+    let mut item = to_item(a)?;
+    item.insert(PK.into(), s(ticket_pk(&a.ticket_id)));
+    item.insert(SK.into(), s(attachment_sk(&a.id)));
+    if a.status == AttachmentStatus::Pending {
+        item.insert(
+            BY_PENDING_UPLOAD.partition_key.into(),
+            s(pending_partition(a.created_at.day())),
+        );
+    }
+    Ok(item)
+}
+
+pub(crate) fn pending_partition(day: &str) -> String {
+    format!("PENDING#{day}")
+}

@@ -1,0 +1,192 @@
+//! The single-table DynamoDB store: key design, indexes, and every read and write the
+//! operations need. Every write that touches more than one item is one TransactWriteItems.
+//! It never sees a caller: who may read or write what is the service's to decide.
+//!
+//! Items (table keys `PK`, `SK`):
+//! - ticket: `TICKET#<id>` / `TICKET`, with the list-index keys below (only ticket items have
+//!   them, so every index is sparse);
+//! - thread: `TICKET#<id>` / `THREAD#<timestamp>#<threadId>` (oldest first in one Query);
+//! - attachment: `TICKET#<id>` / `ATTACH#<attachmentId>` (read in the same Query);
+//! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`;
+//! - global counters, sharded: `COUNTS#ALL#<n>` / `COUNTS` (also remember the first month);
+//! - idempotency records: `IDEMPOTENCY#<digest of caller, operation, key>` / `IDEMPOTENCY`,
+//!   expired by DynamoDB's TTL on `expiresAt`;
+//! - write quotas: `QUOTA#<sub>` / `<yyyy-mm-ddThh:mm>` (`writes` that minute), expired by TTL.
+//!
+//! List indexes, all sorted by `createdKey` = `<createdAt>#<id>`, read newest first:
+//! `byClient` (`CLIENT#<sub>`) and `byAssignee` (`ASSIGNEE#<sub|none>`) are bounded by one
+//! person; the agent-wide ones are bucketed by month so no partition takes every write for
+//! ever: `byStatus` (`STATUS#<s>#<yyyy-mm>`), `byPriority`, `byCategory`, `byMonth` (`ALL#<yyyy-mm>`).
+
+mod attachments;
+mod import;
+mod keys;
+mod lists;
+mod quota;
+mod schema;
+mod threads;
+mod write;
+
+pub use keys::*;
+pub use lists::{plan_list, Counts, ListPlan, Partitions, Scope, QUERY_BUDGET};
+pub use schema::{create_table, schema};
+pub use threads::{
+    ThreadPage, ThreadQuery, TicketRecord, PAGE_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX,
+};
+pub use write::{Creation, Expect, TicketWrite, WriteError};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::domain::SlaPolicy;
+use crate::error::ApiError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn key_string(item: &Item, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+    serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode item", e))
+}
+
+/// Whether a conditional UpdateItem was applied: `false` when its condition did not hold.
+pub(crate) fn condition_held<R: std::fmt::Debug>(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError, R>>,
+    context: &str,
+) -> Result<bool, ApiError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_error(context, e)),
+    }
+}
+
+/// Cancellation reasons that mean "try again": another transaction held an item, or the item's
+/// partition or index was throttled.
+pub(crate) const CONTENDED_REASONS: &[&str] = &[
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+];
+
+/// Maps an SDK failure: throttling is the caller's to retry later, anything else is internal.
+pub(crate) fn sdk_error<E, R>(context: &str, err: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err.code().map(str::to_owned);
+    match code.as_deref() {
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "LimitExceededException",
+        ) => ApiError::Throttled,
+        _ => ApiError::internal(
+            context,
+            format!(
+                "{}: {}",
+                code.as_deref().unwrap_or("no code"),
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ),
+        ),
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    shards: u32,
+    /// Service levels decide the due-soon index keys.
+    policy: SlaPolicy,
+    /// The month of the first ticket ever: fixed once there is one, so cached per container.
+    first_month: Arc<OnceLock<String>>,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>, shards: u32, policy: SlaPolicy) -> Self {
+        Store {
+            client,
+            table: table.into(),
+            shards: shards.max(1),
+            policy,
+            first_month: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub(crate) fn client_counter(&self, sub: &str) -> String {
+        format!("COUNTS#CLIENT#{sub}")
+    }
+
+    pub(crate) fn global_counter(&self, shard: u32) -> String {
+        format!("COUNTS#ALL#{shard}")
+    }
+
+    pub(crate) fn any_global_counter(&self) -> String {
+        self.global_counter(rand::random::<u32>() % self.shards)
+    }
+
+    /// BatchGetItem of up to 100 keys of this table, strongly consistent, unprocessed keys
+    /// asked again (five requests at most, then 429).
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        context: &str,
+    ) -> Result<Vec<Item>, ApiError> {
+        let mut pending = Some(keys);
+        let mut items = Vec::new();
+        for _ in 0..5 {
+            let Some(keys) = pending.take().filter(|k| !k.is_empty()) else {
+                return Ok(items);
+            };
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| ApiError::internal(context, e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| sdk_error(context, e))?;
+            if let Some(mut responses) = out.responses {
+                items.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys);
+        }
+        match pending {
+            Some(k) if !k.is_empty() => Err(ApiError::Throttled),
+            _ => Ok(items),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The contract's JSON: how tickets, threads, attachments, service levels and pages are
+//! shown. The one place the wire shapes are written; the service decides what a caller sees
+//! and passes it here.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::domain::kinds::StatusCounts;
+use crate::domain::sla::{self, Clocks, SlaPolicy};
+use crate::domain::{
+    Attachment, AttachmentStatus, Caller, Thread, ThreadOrder, Ticket, Timestamp, Upload,
+};
+
+/// A ticket as a list shows it to `caller`, with its service levels as of `now`.
+pub fn ticket_summary(
+    t: &Ticket,
+    caller: &Caller,
+    policy: &SlaPolicy,
+    now: DateTime<Utc>,
+) -> Value {
+    let clocks = sla::clocks(t, policy, now);
+    json!({
+        "_id": t.id,
+        "title": t.title,
+        "description": t.description,
+        "status": t.status,
+        "priority": t.priority,
+        "category": t.category,
+        "client": t.client,
+        "assignedTo": t.assigned_to,
+        "tags": t.tags,
+        "resolution": t.resolution,
+        "createdAt": t.created_at,
+        "updatedAt": t.updated_at,
+        "resolvedAt": t.resolved_at,
+        "closedAt": t.closed_at,
+        "firstResponseAt": t.first_response_at,
+        // Customers are shown the threads they can see, so the count betrays no internal note.
+        "threadCount": t.thread_count_for(caller),
+        "version": t.version,
+        "sla": clocks.as_ref().map(sla_levels),
+        "firstResponseSeconds": clocks.as_ref().and_then(|c| c.first_response_seconds),
+        "resolutionSeconds": clocks.as_ref().and_then(|c| c.resolution_seconds),
+    })
+}
+
+fn sla_levels(c: &Clocks) -> Value {
+    json!({
+        "firstResponseDueAt": Timestamp::at(c.first_response_due),
+        "resolutionDueAt": Timestamp::at(c.resolution_due),
+        "firstResponseBreached": c.first_response_breached,
+        "resolutionBreached": c.resolution_breached,
+    })
+}
+
+/// A thread with its attachments (already shown: [`attachment`]).
+pub fn thread(t: &Thread, attachments: Vec<Value>) -> Value {
+    json!({
+        "_id": t.id,
+        "author": t.author,
+        "message": t.message,
+        "timestamp": t.timestamp,
+        "type": t.kind,
+        "internal": t.internal,
+        "attachments": attachments,
+    })
+}
+
+/// An attachment: a download `url` only once uploaded, and its `upload` in the answer to the
+/// request that declared it (or renewed it).
+pub fn attachment(a: &Attachment, url: Option<String>, upload: Option<&Upload>) -> Value {
+    let mut v = json!({
+        "_id": a.id,
+        "filename": a.filename,
+        "size": a.size,
+        "type": a.content_type,
+        "threadId": a.thread_id,
+        "status": a.status,
+        "createdAt": a.created_at,
+    });
+    if let (AttachmentStatus::Uploaded, Some(url)) = (a.status, url) {
+        v["url"] = url.into();
+    }
+    if let Some(upload) = upload {
+        v["upload"] = json!({
+            "url": upload.url,
+            "method": upload.method,
+            "headers": upload.headers,
+            "expiresAt": upload.expires_at,
+        });
+    }
+    v
+}
+
+/// The ticket with its threads (shown: [`thread`], oldest first), every attachment of theirs
+/// in one list too, and where the earlier threads are.
+pub fn ticket_detail(summary: Value, threads: Vec<Value>, pagination: Value) -> Value {
+    let mut value = summary;
+    let attachments: Vec<Value> = threads
+        .iter()
+        .filter_map(|t| t["attachments"].as_array())
+        .flatten()
+        .cloned()
+        .collect();
+    value["threads"] = Value::Array(threads);
+    value["attachments"] = Value::Array(attachments);
+    value["threadsPagination"] = pagination;
+    value
+}
+
+/// Where a page of threads goes on.
+pub fn threads_pagination(limit: usize, order: ThreadOrder, next: Option<String>) -> Value {
+    json!({
+        "limit": limit,
+        "order": order.as_str(),
+        "hasMore": next.is_some(),
+        "nextCursor": next,
+    })
+}
+
+/// Where a page of tickets goes on (`page` when asked by page number).
+pub fn tickets_pagination(limit: usize, page: Option<usize>, next: Option<String>) -> Value {
+    let mut p = json!({
+        "limit": limit,
+        "hasMore": next.is_some(),
+        "nextCursor": next,
+    });
+    if let Some(page) = page {
+        p["page"] = json!(page);
+    }
+    p
+}
+
+pub fn counts(c: &StatusCounts) -> Value {
+    json!({
+        "open": c.open,
+        "pending": c.pending,
+        "in_progress": c.in_progress,
+        "resolved": c.resolved,
+        "closed": c.closed,
+    })
+}
+
+/// A list answer's members besides `success`: `data`, `pagination`, and `counts` if asked.
+pub fn page(data: Vec<Value>, pagination: Value, counts: Option<Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("data".into(), Value::Array(data));
+    out.insert("pagination".into(), pagination);
+    if let Some(c) = counts {
+        out.insert("counts".into(), c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::*;
+
+    #[test]
+    fn customers_do_not_see_internal_counts_nor_bookkeeping() {
+        let at = Timestamp::parse("2026-11-25T10:00:00.000Z").unwrap();
+        let input = NewTicket {
+            title: "t".into(),
+            description: "d".into(),
+            priority: Priority::Low,
+            category: Category::General,
+            tags: vec![],
+            client: None,
+            attachments: vec![],
+        };
+        let mut t = Ticket::open(input, UserId::parse("alice").unwrap(), &at);
+        t.thread_count = 2;
+        let (policy, now) = (SlaPolicy::default(), Utc::now());
+        let customer = Caller::new("alice", Role::Customer);
+        let seen = ticket_summary(&t, &customer, &policy, now);
+        assert_eq!(seen["threadCount"], 1);
+        for hidden in [
+            "publicThreadCount",
+            "attachmentBytes",
+            "slaPausedSeconds",
+            "slaPausedSince",
+            "escalatedAt",
+        ] {
+            assert!(seen.get(hidden).is_none(), "{hidden}");
+        }
+        assert_eq!(
+            seen["sla"]["firstResponseDueAt"],
+            "2026-11-26T10:00:00.000Z"
+        );
+        let agent = Caller::new("agent", Role::Agent);
+        assert_eq!(ticket_summary(&t, &agent, &policy, now)["threadCount"], 2);
+    }
+}
