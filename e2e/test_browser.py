@@ -17,7 +17,7 @@ def test_a_browser_uploads_and_downloads_through_the_example_page(api_url, alice
     assert page_url.split(":")[2] != api_url.split(":")[2], "the page is another origin"
     out = subprocess.run(
         ["node", "upload.mjs", page_url, api_url, alice.token],
-        cwd=os.path.join(ROOT, "tests", "browser"), capture_output=True, text=True, timeout=180,
+        cwd=os.path.join(ROOT, "e2e", "browser"), capture_output=True, text=True, timeout=180,
     )
     lines = out.stdout.strip().splitlines()
     assert lines, out.stderr

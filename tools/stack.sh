@@ -106,6 +106,16 @@ ensure_browser() {
   fi
 }
 
+# Spectral and Redocly (pinned in tools/openapi/package-lock.json), the OpenAPI linters.
+ensure_openapi_lint() {
+  local dir="$ROOT/tools/openapi"
+  if [ ! -x "$dir/node_modules/.bin/spectral" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    log "installing the OpenAPI linters (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+    touch "$dir/node_modules"
+  fi
+}
+
 # start_web PORT LOGFILE: examples/web as static files from its own origin.
 start_web() {
   local port=$1 logfile=$2

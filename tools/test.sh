@@ -16,6 +16,7 @@ ensure_venv
 ensure_checkov
 ensure_s3s_fs
 ensure_browser
+ensure_openapi_lint
 
 log "format and lint"
 cargo fmt --all -- --check
@@ -40,6 +41,12 @@ fi
 log "template checks: cfn-lint with the serverless rules, checkov (suppressions are justified inline)"
 cfn-lint template.yaml -a cfn_lint_serverless.rules
 "$VENV/checkov/bin/checkov" -f template.yaml --compact --quiet --skip-download
+
+log "openapi.yaml under Spectral's and Redocly's recommended rules: no warning passes"
+tools/openapi/node_modules/.bin/spectral lint openapi.yaml --ruleset tools/openapi/.spectral.yaml \
+  --fail-severity=warn --quiet
+tools/openapi/node_modules/.bin/redocly lint openapi.yaml --config tools/openapi/redocly.yaml \
+  --format=stylish
 
 export TABLE_NAME="tickets-e2e-$$"
 export BUCKET_NAME="tickets-e2e-$$"

@@ -155,6 +155,88 @@ fn no_module_imports_from_a_layer_above_its_own() {
     );
 }
 
+/// The domain's modules (`domain/<name>.rs`) and which of them each one names.
+fn domain_graph(sources: &BTreeMap<PathBuf, String>) -> BTreeMap<String, Vec<String>> {
+    let mut graph = BTreeMap::new();
+    for (path, text) in sources {
+        let Ok(rest) = path.strip_prefix("domain") else {
+            continue;
+        };
+        let name = rest.to_string_lossy().trim_end_matches(".rs").to_owned();
+        if name == "mod" {
+            continue;
+        }
+        let code = code(text);
+        let mut uses = Vec::new();
+        for prefix in ["super::", "crate::domain::"] {
+            for piece in code.split(prefix).skip(1) {
+                let target: String = piece
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !target.is_empty() && target != name && !uses.contains(&target) {
+                    uses.push(target);
+                }
+            }
+        }
+        graph.insert(name, uses);
+    }
+    graph
+}
+
+/// A cycle among the domain's modules, if there is one.
+fn domain_cycle(graph: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, Vec<String>>,
+        path: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|n| n == node) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.iter().any(|n| n == node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if graph.contains_key(next) {
+                if let Some(c) = visit(next, graph, path, done) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        done.push(node.to_owned());
+        None
+    }
+    let mut done = Vec::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_domain_modules_form_no_circle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut sources = BTreeMap::new();
+    read_tree(&root, &root, &mut sources);
+    let graph = domain_graph(&sources);
+    assert!(graph.len() >= 8, "{graph:?}");
+    assert_eq!(domain_cycle(&graph), None);
+    let planted = BTreeMap::from([
+        ("a".to_owned(), vec!["b".to_owned()]),
+        ("b".to_owned(), vec!["c".to_owned()]),
+        ("c".to_owned(), vec!["a".to_owned()]),
+    ]);
+    assert_eq!(
+        domain_cycle(&planted),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+}
+
 /// The check bites: planted upward imports, in each of the forms Rust allows, are found.
 #[test]
 fn a_planted_upward_import_is_found() {

@@ -6,6 +6,37 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::Deref;
 
+/// What every id and time type shares: read as its text, shown and debugged as it.
+macro_rules! text_type {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// Shown as its text, as the plain strings it replaced were (cursor scopes digest it).
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// Declares a service-chosen id: a time-ordered UUID (v7), lowercase; anything else cannot
 /// name one (and answers 404, not 400).
 macro_rules! uuid_id {
@@ -25,34 +56,13 @@ macro_rules! uuid_id {
             pub fn parse(raw: &str) -> Option<Self> {
                 is_uuid(raw).then(|| $name(raw.to_ascii_lowercase()))
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
+
+        text_type!($name);
 
         impl Default for $name {
             fn default() -> Self {
                 Self::new()
-            }
-        }
-
-        impl Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, f)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
             }
         }
     };
@@ -101,31 +111,9 @@ impl UserId {
     pub fn system() -> Self {
         UserId("system".to_owned())
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl Deref for UserId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Shown as its text, as the plain strings it replaced were (cursor scopes digest it).
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_type!(UserId);
 
 /// The contract's timestamp: RFC 3339, UTC, milliseconds, `Z`. Its text sorts in time order,
 /// which the store's sort keys rely on.
@@ -154,10 +142,6 @@ impl Timestamp {
             .map(|d| d.with_timezone(&Utc))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// `yyyy-mm`.
     pub fn month(&self) -> &str {
         self.0.get(..7).unwrap_or(&self.0)
@@ -169,25 +153,7 @@ impl Timestamp {
     }
 }
 
-impl Deref for Timestamp {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Shown as its text, as the plain strings it replaced were (cursor scopes digest it).
-impl fmt::Debug for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_type!(Timestamp);
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,10 @@ pub mod caller;
 pub mod commands;
 pub mod ids;
 pub mod kinds;
+pub mod refusal;
 pub mod rules;
 pub mod sla;
+pub mod status;
 pub mod ticket;
 
 pub use caller::{Caller, Role};
@@ -15,6 +17,7 @@ pub use commands::{
 };
 pub use ids::{AttachmentId, ThreadId, TicketId, Timestamp, UserId};
 pub use kinds::{names, AttachmentStatus, Category, Priority, Status, ThreadType};
-pub use rules::{Change, Refusal, ThreadCounts};
+pub use refusal::Refusal;
+pub use rules::{Change, ThreadCounts};
 pub use sla::SlaPolicy;
 pub use ticket::{Attachment, Field, NewAttachment, NewTicket, Thread, Ticket, Upload};

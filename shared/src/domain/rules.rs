@@ -1,94 +1,24 @@
-//! The rules: the status machine, what a reply, a status change, an update and an escalation
-//! do to a ticket (each decided on one read of it, as a [`Change`]), the limits they keep,
-//! and the audit lines they leave.
+//! The rules: what a reply, a status change, an update and an escalation do to a ticket,
+//! each decided on one read of it as a [`Change`], the limits they keep, and the audit lines
+//! they leave. The status machine itself is `status`.
 
 use chrono::{DateTime, Utc};
 
-use super::caller::{Caller, Role};
+use super::caller::Caller;
 use super::commands::{AddThread, ChangeStatus, UpdateTicket};
 use super::ids::{Timestamp, UserId};
 use super::kinds::{Priority, Status, ThreadType};
+pub use super::refusal::Refusal;
 use super::sla::{self, SlaPolicy};
+use super::status::{
+    decide_status_change, reopens_on_customer_reply, status_message, StatusChange,
+};
 use super::ticket::{Attachment, Field, NewAttachment, Thread, Ticket};
+
+pub use super::status::STATUS_FIELDS;
 
 /// What one ticket may hold in attachments, over all its threads.
 pub const TICKET_ATTACHMENT_BYTES_MAX: u64 = 100 * 1024 * 1024;
-
-/// Why the rules refuse a request (the error layer gives each its status code).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The caller's role may not do this.
-    Forbidden(&'static str),
-    /// The status machine has no such move.
-    InvalidTransition {
-        from: Status,
-        to: Status,
-        allowed: Vec<Status>,
-    },
-    /// Closed tickets take no more threads or updates.
-    TicketClosed,
-    /// The declarations would take the ticket over its attachment total; `left` bytes remain.
-    AttachmentBytes { left: u64 },
-}
-
-/// The statuses a ticket may move to from `from`, per the contract's table.
-pub fn allowed_targets(from: Status) -> &'static [Status] {
-    use Status::*;
-    match from {
-        Open => &[Pending, InProgress, Resolved, Closed],
-        Pending => &[Open, InProgress, Resolved, Closed],
-        InProgress => &[Open, Pending, Resolved, Closed],
-        Resolved => &[Open, InProgress, Closed],
-        Closed => &[],
-    }
-}
-
-/// What a status request amounts to once the rules have been applied.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StatusChange {
-    /// The ticket already has that status: answer 200, write nothing.
-    Unchanged,
-    Move {
-        from: Status,
-        to: Status,
-    },
-}
-
-/// Decides whether `caller` may move a ticket (which they can see) from `from` to `to`.
-/// The machine is checked first, so a request that could never succeed says so (409) whoever
-/// sends it; then the role: customers may only close, or reopen a resolved ticket.
-pub fn decide_status_change(
-    caller: &Caller,
-    from: Status,
-    to: Status,
-) -> Result<StatusChange, Refusal> {
-    if from == to {
-        return Ok(StatusChange::Unchanged);
-    }
-    let allowed = allowed_targets(from);
-    if !allowed.contains(&to) {
-        return Err(Refusal::InvalidTransition {
-            from,
-            to,
-            allowed: allowed.to_vec(),
-        });
-    }
-    let customer_may = to == Status::Closed || (from == Status::Resolved && to == Status::Open);
-    if caller.role == Role::Customer && !customer_may {
-        return Err(Refusal::Forbidden(
-            "customers may only close their ticket or reopen a resolved one",
-        ));
-    }
-    Ok(StatusChange::Move { from, to })
-}
-
-/// The audit line written as a system thread when the status moves.
-pub fn status_message(from: Status, to: Status, resolution: Option<&str>) -> String {
-    match resolution {
-        Some(r) if to == Status::Resolved => format!("Status changed from {from} to {to}: {r}"),
-        _ => format!("Status changed from {from} to {to}"),
-    }
-}
 
 /// "Priority raised from medium to urgent" / "Priority lowered from high to low".
 pub fn priority_message(from: Priority, to: Priority) -> String {
@@ -109,17 +39,6 @@ pub fn assignment_message(from: Option<&str>, to: Option<&str>, by: &str) -> Str
     }
 }
 
-/// The ticket fields a status change writes.
-pub const STATUS_FIELDS: &[Field] = &[
-    Field::Status,
-    Field::UpdatedAt,
-    Field::ResolvedAt,
-    Field::ClosedAt,
-    Field::Resolution,
-    Field::SlaPausedSeconds,
-    Field::SlaPausedSince,
-];
-
 /// The ticket fields an agent's update writes.
 pub const UPDATE_FIELDS: &[Field] = &[
     Field::AssignedTo,
@@ -129,47 +48,6 @@ pub const UPDATE_FIELDS: &[Field] = &[
     Field::Title,
     Field::UpdatedAt,
 ];
-
-impl Ticket {
-    /// Moves the ticket to `to` at `at`: `resolvedAt` and `resolution` are set on resolving
-    /// and cleared when a resolved ticket goes back to work; `closedAt` is set on closing
-    /// (a resolution given then is kept as the closing note).
-    pub fn apply_status(&mut self, to: Status, resolution: Option<String>, at: &Timestamp) {
-        let from = self.status;
-        // The resolution clock pauses while pending or resolved; once resolved it has
-        // stopped, so closing then adds no paused time.
-        if to == Status::Closed && self.resolved_at.is_some() {
-            self.sla_paused_since = None;
-        } else {
-            sla::track_pause(self, matches!(to, Status::Pending | Status::Resolved), at);
-        }
-        match to {
-            Status::Resolved => {
-                self.resolved_at = Some(at.clone());
-                self.resolution = resolution;
-            }
-            Status::Closed => {
-                self.closed_at = Some(at.clone());
-                if resolution.is_some() {
-                    self.resolution = resolution;
-                }
-            }
-            _ if from == Status::Resolved => {
-                self.resolved_at = None;
-                self.resolution = None;
-            }
-            _ => {}
-        }
-        self.status = to;
-        self.updated_at = at.clone();
-    }
-}
-
-/// A customer's reply to a ticket waiting on them (`pending`) or already `resolved` puts it
-/// back in the agents' queue.
-pub fn reopens_on_customer_reply(status: Status) -> bool {
-    matches!(status, Status::Pending | Status::Resolved)
-}
 
 /// The kind of thread a caller writes.
 pub fn thread_kind(caller: &Caller) -> ThreadType {
@@ -404,6 +282,7 @@ pub fn plan_escalation(ticket: &Ticket, policy: &SlaPolicy, now: DateTime<Utc>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::caller::Role;
     use crate::domain::kinds::Category;
     use crate::domain::ticket::NewTicket;
 
@@ -452,49 +331,6 @@ mod tests {
 
     const AT: &str = "2026-11-26T00:00:00.000Z";
 
-    /// Every cell of the contract's table, for both roles.
-    #[test]
-    fn every_transition_for_both_roles() {
-        use Status::*;
-        let table: &[(Status, &[Status])] = &[
-            (Open, &[Pending, InProgress, Resolved, Closed]),
-            (Pending, &[Open, InProgress, Resolved, Closed]),
-            (InProgress, &[Open, Pending, Resolved, Closed]),
-            (Resolved, &[Open, InProgress, Closed]),
-            (Closed, &[]),
-        ];
-        for &(from, allowed) in table {
-            for &to in Status::ALL {
-                let agent = decide_status_change(&agent(), from, to);
-                let customer = decide_status_change(&alice(), from, to);
-                if from == to {
-                    assert_eq!(agent, Ok(StatusChange::Unchanged), "{from}->{to}");
-                    assert_eq!(customer, Ok(StatusChange::Unchanged), "{from}->{to}");
-                } else if !allowed.contains(&to) {
-                    for result in [agent, customer] {
-                        match result {
-                            Err(Refusal::InvalidTransition { allowed: a, .. }) => {
-                                assert_eq!(a, allowed.to_vec())
-                            }
-                            other => panic!("{from}->{to}: expected 409, got {other:?}"),
-                        }
-                    }
-                } else {
-                    assert_eq!(agent, Ok(StatusChange::Move { from, to }), "{from}->{to}");
-                    let customer_ok = to == Closed || (from == Resolved && to == Open);
-                    if customer_ok {
-                        assert_eq!(customer, Ok(StatusChange::Move { from, to }));
-                    } else {
-                        assert!(
-                            matches!(customer, Err(Refusal::Forbidden(_))),
-                            "{from}->{to}: customer got {customer:?}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
     #[test]
     fn priority_and_assignment_messages() {
         assert_eq!(
@@ -512,18 +348,6 @@ mod tests {
         assert_eq!(
             assignment_message(Some("agent-7"), None, "agent-2"),
             "Unassigned from agent-7 by agent-2"
-        );
-    }
-
-    #[test]
-    fn status_message_mentions_resolution_only_when_resolving() {
-        assert_eq!(
-            status_message(Status::Open, Status::Resolved, Some("fixed")),
-            "Status changed from open to resolved: fixed"
-        );
-        assert_eq!(
-            status_message(Status::Resolved, Status::Closed, Some("fixed")),
-            "Status changed from resolved to closed"
         );
     }
 
@@ -580,24 +404,6 @@ mod tests {
         ));
         assert_eq!(check_internal_note(&agent(), true), Ok(()));
         assert_eq!(check_internal_note(&alice(), false), Ok(()));
-    }
-
-    #[test]
-    fn status_fields_follow_the_contract() {
-        let mut t = ticket(Status::Open);
-        t.apply_status(Status::Resolved, Some("done".into()), &at(AT));
-        assert_eq!(
-            (t.resolved_at.as_deref(), t.resolution.as_deref()),
-            (Some(AT), Some("done"))
-        );
-        t.apply_status(Status::Open, None, &at(AT));
-        assert_eq!(
-            (t.resolved_at.as_deref(), t.resolution.as_deref()),
-            (None, None)
-        );
-        t.apply_status(Status::Closed, None, &at(AT));
-        assert_eq!(t.closed_at.as_deref(), Some(AT));
-        assert_eq!(t.updated_at.as_str(), AT);
     }
 
     #[test]
