@@ -27,22 +27,36 @@ def token(sub, agent=False, secret=LOCAL_SECRET, ttl=3600, **extra):
 # are safe to repeat, so the tests repeat them after a short wait for the answer, and count
 # how often; writes are never repeated.
 EMULATOR_HANGS = []
+EMULATOR_FAILURES = []
 
 
 def send(session, method, url, **kwargs):
     tries = 3 if method == "GET" else 1
     for attempt in range(tries):
         try:
-            return session.request(method, url, timeout=15 if tries > 1 else 60, **kwargs)
+            res = session.request(method, url, timeout=15 if tries > 1 else 60, **kwargs)
         except requests.exceptions.ReadTimeout:
             if attempt + 1 == tries:
                 raise
             EMULATOR_HANGS.append(f"{method} {url}")
+            continue
+        # cargo lambda watch's own 500 (a problem+json text body, never the contract's JSON
+        # error): the emulator lost the invocation, which no function answered. Reads only.
+        emulator_failed = res.status_code == 500 and not res.headers.get(
+            "content-type", "").startswith("application/json")
+        if emulator_failed and attempt + 1 < tries:
+            EMULATOR_FAILURES.append(f"{method} {url}: {res.text[:200]}")
+            continue
+        return res
 
 
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"emulator hangs retried (GET only): {len(EMULATOR_HANGS)}")
+    terminalreporter.write_line(
+        f"emulator 500s retried (GET only): {len(EMULATOR_FAILURES)}")
+    for failure in EMULATOR_FAILURES:
+        terminalreporter.write_line(f"  {failure}")
 
 
 class Client:
