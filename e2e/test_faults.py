@@ -111,3 +111,20 @@ def test_a_reply_that_landed_but_lost_its_answer_is_written_once(alice, faults):
     got = alice.call("GET", f"/{t['_id']}").body["data"]
     assert [th["message"] for th in got["threads"]].count("said once") == 1
     assert got["threadCount"] == 2
+
+
+@pytest.mark.parametrize("if_match", [False, True])
+def test_a_status_change_that_landed_but_lost_its_answer_is_done_once(alice, agent, faults,
+                                                                       if_match):
+    """Its retry finds the ticket moved, by itself: the change is done (200, not 409), with
+    one system thread and one version more."""
+    t = alice.create()
+    faults(fail={"TransactWriteItems": {"error": "land-then-drop", "times": 1}})
+    headers = {"If-Match": '"1"'} if if_match else None
+    res = agent.status(t["_id"], "resolved", "Fixed", headers=headers)
+    faults()
+    assert res.status_code == 200, res.body
+    assert (res.body["data"]["status"], res.body["data"]["version"]) == ("resolved", 2)
+    got = agent.call("GET", f"/{t['_id']}").body["data"]
+    assert [th["type"] for th in got["threads"]] == ["user", "system"]
+    assert (got["status"], got["version"], got["threadCount"]) == ("resolved", 2, 2)

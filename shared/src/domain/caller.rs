@@ -22,10 +22,11 @@ impl Caller {
         self.role == Role::Agent
     }
 
-    /// A caller as tests and tools name one (`sub` must be a user id).
-    pub fn new(sub: &str, role: Role) -> Self {
+    /// A caller as the tests name one.
+    #[cfg(test)]
+    pub(crate) fn new(sub: &str, role: Role) -> Self {
         Caller {
-            sub: UserId::parse(sub).unwrap_or_else(|_| UserId::system()),
+            sub: UserId::parse(sub).expect("a test's user id"),
             role,
         }
     }

@@ -74,19 +74,35 @@ pub(super) async fn change_on_version(
         let write = TicketWrite::new(&change, Expect::version_of(&ticket));
         let (written, attachments) =
             tokio::join!(app.store.update(&write), app.store.attachments(id, &ids));
-        match written {
-            Ok(()) => {
-                let after = change.ticket_after_write(&ticket);
-                let record = TicketRecord::latest(after, page, attachments?, change.threads);
-                let body = render(app, &record, caller, &HashMap::new()).await?;
-                return Ok((record.ticket, body));
-            }
+        let done = match written {
+            Ok(()) => true,
             Err(WriteError::Failed(e)) => return Err(e),
+            // This very write landed on a try whose answer was lost (the SDK sent it again;
+            // DynamoDB dedupes such retries, moto does not): its system thread is stored.
+            Err(WriteError::Changed) if landed(app, id, &change).await? => true,
             Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
-            Err(WriteError::Changed) => continue,
-            Err(WriteError::Contended) => back_off(attempt).await,
+            Err(WriteError::Changed) => false,
+            Err(WriteError::Contended) => {
+                back_off(attempt).await;
+                false
+            }
             Err(WriteError::Duplicate) => return Err(WriteError::no_idempotency_here()),
+        };
+        if done {
+            let after = change.ticket_after_write(&ticket);
+            let record = TicketRecord::latest(after, page, attachments?, change.threads);
+            let body = render(app, &record, caller, &HashMap::new()).await?;
+            return Ok((record.ticket, body));
         }
     }
     Err(ApiError::Conflict)
+}
+
+/// Whether a change that found the ticket changed was itself what changed it: its last new
+/// thread is stored (a change without threads cannot tell, and is decided again).
+async fn landed(app: &App, id: &TicketId, change: &Change) -> Result<bool, ApiError> {
+    match change.threads.last() {
+        Some(t) => app.store.has_thread(id, t).await,
+        None => Ok(false),
+    }
 }
