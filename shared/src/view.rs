@@ -155,24 +155,15 @@ pub fn page(data: Vec<Value>, pagination: Value, counts: Option<Value>) -> Map<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::fixtures::{agent, alice, ticket_at};
     use crate::domain::*;
 
     #[test]
     fn customers_do_not_see_internal_counts_nor_bookkeeping() {
-        let at = Timestamp::parse("2026-11-25T10:00:00.000Z").unwrap();
-        let input = NewTicket {
-            title: "t".into(),
-            description: "d".into(),
-            priority: Priority::Low,
-            category: Category::General,
-            tags: vec![],
-            client: None,
-            attachments: vec![],
-        };
-        let mut t = Ticket::open(input, UserId::parse("alice").unwrap(), &at);
+        let mut t = ticket_at(Status::Open, Priority::Low, "2026-11-25T10:00:00.000Z");
         t.thread_count = 2;
         let (policy, now) = (SlaPolicy::default(), Utc::now());
-        let customer = Caller::new("alice", Role::Customer);
+        let customer = alice();
         let seen = ticket_summary(&t, &customer, &policy, now);
         assert_eq!(seen["threadCount"], 1);
         for hidden in [
@@ -188,7 +179,7 @@ mod tests {
             seen["sla"]["firstResponseDueAt"],
             "2026-11-26T10:00:00.000Z"
         );
-        let agent = Caller::new("agent", Role::Agent);
+        let agent = agent();
         assert_eq!(ticket_summary(&t, &agent, &policy, now)["threadCount"], 2);
     }
 }

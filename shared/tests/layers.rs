@@ -163,7 +163,8 @@ fn domain_graph(sources: &BTreeMap<PathBuf, String>) -> BTreeMap<String, Vec<Str
             continue;
         };
         let name = rest.to_string_lossy().trim_end_matches(".rs").to_owned();
-        if name == "mod" {
+        // `mod.rs` declares them all; `fixtures` is built for the tests only.
+        if name == "mod" || name == "fixtures" {
             continue;
         }
         let code = code(text);
@@ -174,7 +175,8 @@ fn domain_graph(sources: &BTreeMap<PathBuf, String>) -> BTreeMap<String, Vec<Str
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect();
-                if !target.is_empty() && target != name && !uses.contains(&target) {
+                let skip = target.is_empty() || target == name || target == "fixtures";
+                if !skip && !uses.contains(&target) {
                     uses.push(target);
                 }
             }

@@ -3,6 +3,8 @@
 
 pub mod caller;
 pub mod commands;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod ids;
 pub mod kinds;
 pub mod refusal;

@@ -282,44 +282,7 @@ pub fn plan_escalation(ticket: &Ticket, policy: &SlaPolicy, now: DateTime<Utc>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::caller::Role;
-    use crate::domain::kinds::Category;
-    use crate::domain::ticket::NewTicket;
-
-    fn caller(sub: &str, role: Role) -> Caller {
-        Caller::new(sub, role)
-    }
-
-    fn alice() -> Caller {
-        caller("alice", Role::Customer)
-    }
-
-    fn agent() -> Caller {
-        caller("agent-7", Role::Agent)
-    }
-
-    fn at(s: &str) -> Timestamp {
-        Timestamp::parse(s).unwrap()
-    }
-
-    fn ticket(status: Status) -> Ticket {
-        let input = NewTicket {
-            title: "t".into(),
-            description: "d".into(),
-            priority: Priority::Medium,
-            category: Category::General,
-            tags: vec![],
-            client: None,
-            attachments: vec![],
-        };
-        let mut t = Ticket::open(input, alice().sub, &at("2026-11-25T00:00:00.000Z"));
-        t.status = status;
-        if status == Status::Resolved {
-            t.resolution = Some("fixed".into());
-            t.resolved_at = Some(t.created_at.clone());
-        }
-        t
-    }
+    use crate::domain::fixtures::{agent, alice, at, ticket};
 
     fn reply(internal: bool) -> AddThread {
         AddThread {

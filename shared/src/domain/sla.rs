@@ -146,8 +146,7 @@ pub fn track_pause(t: &mut Ticket, to_paused: bool, at: &Timestamp) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::kinds::{Category, Status};
-    use crate::domain::ticket::NewTicket;
+    use crate::domain::kinds::Status;
 
     fn timestamp(t: DateTime<Utc>) -> String {
         Timestamp::at(t).to_string()
@@ -164,20 +163,7 @@ mod tests {
     }
 
     fn ticket(priority: Priority) -> Ticket {
-        let input = NewTicket {
-            title: "t".into(),
-            description: "d".into(),
-            priority,
-            category: Category::General,
-            tags: vec![],
-            client: None,
-            attachments: vec![],
-        };
-        Ticket::open(
-            input,
-            crate::domain::UserId::parse("alice").unwrap(),
-            &ts(T0),
-        )
+        crate::domain::fixtures::ticket_at(Status::Open, priority, T0)
     }
 
     fn clocks_at(t: &Ticket, now: &str) -> Clocks {

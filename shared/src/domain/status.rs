@@ -122,37 +122,9 @@ pub fn reopens_on_customer_reply(status: Status) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::kinds::{Category, Priority};
-    use crate::domain::ticket::NewTicket;
-
-    fn agent() -> Caller {
-        Caller::new("agent-7", Role::Agent)
-    }
-
-    fn alice() -> Caller {
-        Caller::new("alice", Role::Customer)
-    }
-
-    fn at(s: &str) -> Timestamp {
-        Timestamp::parse(s).unwrap()
-    }
+    use crate::domain::fixtures::{agent, alice, at, ticket};
 
     const AT: &str = "2026-11-26T00:00:00.000Z";
-
-    fn ticket(status: Status) -> Ticket {
-        let input = NewTicket {
-            title: "t".into(),
-            description: "d".into(),
-            priority: Priority::Medium,
-            category: Category::General,
-            tags: vec![],
-            client: None,
-            attachments: vec![],
-        };
-        let mut t = Ticket::open(input, alice().sub, &at("2026-11-25T00:00:00.000Z"));
-        t.status = status;
-        t
-    }
 
     /// Every cell of the contract's table, for both roles.
     #[test]

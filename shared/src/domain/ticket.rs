@@ -256,19 +256,7 @@ mod tests {
     /// write nothing.
     #[test]
     fn field_attributes_are_the_stored_names() {
-        let t = Ticket::open(
-            NewTicket {
-                title: "t".into(),
-                description: "d".into(),
-                priority: Priority::Low,
-                category: Category::General,
-                tags: vec![],
-                client: None,
-                attachments: vec![],
-            },
-            UserId::parse("alice").unwrap(),
-            &Timestamp::now(),
-        );
+        let t = crate::domain::fixtures::ticket(Status::Open);
         let mut stored = serde_json::to_value(&t).unwrap();
         let object = stored.as_object_mut().unwrap();
         for f in [
