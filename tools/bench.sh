@@ -20,6 +20,8 @@ create_table_and_bucket
 python3 tools/bench.py "$@"
 
 log "local end-to-end latency through the make dev stack (cargo lambda watch, debug builds)"
+# 300 replies from one caller: the write quota set out of reach, as in tools/bench.py.
+export CUSTOMER_WRITES_PER_MINUTE=100000 AGENT_WRITES_PER_MINUTE=100000
 cargo build --workspace --quiet
 API_PORT=$(free_port)
 start_proxy "$(free_port)" "http://127.0.0.1:$API_PORT" target/bench/proxy.log
