@@ -1,7 +1,9 @@
 """Dependency faults injected between the functions and moto (tools/localproxy.py): every
 answer stays in the contract's shape, in time, and nothing is half-written."""
 
+import os
 import time
+import uuid
 
 import pytest
 
@@ -91,10 +93,40 @@ def test_throttling_inside_a_transaction_is_never_a_500(alice, faults, fail):
     assert got["threadCount"] == 1
 
 
+def test_a_repeated_client_request_token_is_idempotent_as_in_dynamodb():
+    """The proxy gives moto DynamoDB's idempotent transactions: the same TransactWriteItems
+    with the same ClientRequestToken succeeds once more and changes nothing; the token with
+    another request is refused. The landed-but-lost tests below rely on it."""
+    import boto3
+    import botocore.exceptions
+    client = boto3.client("dynamodb", endpoint_url=os.environ["FAULT_PROXY_URL"],
+                          region_name="us-east-1")
+    key = {"PK": {"S": f"TOKEN-TEST#{uuid.uuid4()}"}, "SK": {"S": "COUNTS"}}
+
+    def add(n, token):
+        return client.transact_write_items(ClientRequestToken=token, TransactItems=[{"Update": {
+            "TableName": os.environ["TABLE_NAME"], "Key": key, "UpdateExpression": "ADD #n :n",
+            "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {":n": {"N": str(n)}}}}])
+
+    token = str(uuid.uuid4())
+    add(1, token)
+    add(1, token)
+    read = client.get_item(TableName=os.environ["TABLE_NAME"], Key=key, ConsistentRead=True)
+    assert read["Item"]["n"] == {"N": "1"}, "applied once"
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        add(2, token)
+    assert refused.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
+    add(1, str(uuid.uuid4()))
+    read = client.get_item(TableName=os.environ["TABLE_NAME"], Key=key, ConsistentRead=True)
+    assert read["Item"]["n"] == {"N": "2"}, "another token is another request"
+    client.delete_item(TableName=os.environ["TABLE_NAME"], Key=key)
+
+
 def test_a_create_that_landed_but_lost_its_answer_is_answered_once(alice, faults):
-    """The SDK sends a transaction again when its answer is lost; the second try's
-    put-if-absent fails on the first's ticket (moto ignores ClientRequestToken, DynamoDB
-    dedupes): the create is done, not throttled, and made one ticket."""
+    """The SDK sends a transaction again, with the same ClientRequestToken, when its answer
+    is lost; DynamoDB (and the proxy in front of moto) answers the repeat with the first's
+    success: the create is done once, not throttled."""
     faults(fail={"TransactWriteItems": {"error": "land-then-drop", "times": 1}})
     res = alice.call("POST", body=BODY)
     assert res.status_code == 201, res.body
@@ -116,8 +148,8 @@ def test_a_reply_that_landed_but_lost_its_answer_is_written_once(alice, faults):
 @pytest.mark.parametrize("if_match", [False, True])
 def test_a_status_change_that_landed_but_lost_its_answer_is_done_once(alice, agent, faults,
                                                                        if_match):
-    """Its retry finds the ticket moved, by itself: the change is done (200, not 409), with
-    one system thread and one version more."""
+    """The SDK's retry carries the same ClientRequestToken: the change is done (200, not 409),
+    with one system thread and one version more."""
     t = alice.create()
     faults(fail={"TransactWriteItems": {"error": "land-then-drop", "times": 1}})
     headers = {"If-Match": '"1"'} if if_match else None

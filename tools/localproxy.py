@@ -5,6 +5,10 @@
   through `cargo lambda watch`'s invoke API (asynchronously, as S3 does);
 - faults for the tests: chosen DynamoDB operations held back or failed, so requests can race
   for real (both read before either writes) and failures can be provoked;
+- DynamoDB's idempotent transactions: a TransactWriteItems repeated with the ClientRequestToken
+  of one that succeeded (the SDK's own retry of a write whose answer was lost) is answered
+  with that success and changes nothing, as DynamoDB does for ten minutes; moto ignores the
+  token and would apply it again (its conditions then fail on its own first write);
 - DynamoDB's atomicity: moto applies concurrent requests to one table without isolation (a
   cancelled transaction restores a copy of the whole table taken when it began, undoing what
   other requests wrote meanwhile; concurrent ADDs can be lost). DynamoDB requests are passed
@@ -56,8 +60,22 @@ ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
 LOCK = threading.Lock()
 # The roles requests are checked against, and per function what it used and was refused.
 IAM = {"roles": None, "default": None, "usage": {}}
+# TransactWriteItems that succeeded, by ClientRequestToken: DynamoDB makes a repeat within ten
+# minutes idempotent (moto ignores the token).
+TOKENS = {}
+TOKEN_SECONDS = 600
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection",
                "server", "date"}
+
+
+def client_request_token(target, body):
+    """The idempotency token of a TransactWriteItems request, if it has one."""
+    if target != "TransactWriteItems":
+        return None
+    try:
+        return json.loads(body or b"{}").get("ClientRequestToken")
+    except ValueError:
+        return None
 
 
 def s3_event(bucket, key, size, etag):
@@ -246,10 +264,23 @@ class Proxy(BaseHTTPRequestHandler):
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
         dynamodb = (self.headers.get("x-amz-target") or "").startswith("DynamoDB_")
+        token = client_request_token(target, body)
         with DYNAMODB if dynamodb else contextlib.nullcontext():
+            seen = TOKENS.get(token) if token else None
+            if seen and seen["body"] == body and time.time() - seen["at"] < TOKEN_SECONDS:
+                # DynamoDB answers a repeat of a transaction that succeeded with the same
+                # success and changes nothing (the SDK sends one token for all its attempts).
+                conn.close()
+                return self._answer(seen["status"], seen["type"], seen["data"])
+            if seen and time.time() - seen["at"] < TOKEN_SECONDS:
+                conn.close()
+                return self._fail("IdempotentParameterMismatchException")
             conn.request(self.command, self.path, body=body, headers=headers)
             res = conn.getresponse()
             data = res.read()
+            if token and res.status == 200:
+                TOKENS[token] = {"at": time.time(), "body": body, "status": res.status,
+                                 "type": res.getheader("content-type"), "data": data}
         if failure == "land-then-drop":
             # The request took effect, but its answer is lost (a client timeout): the client
             # sends it again.

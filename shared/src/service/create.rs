@@ -75,12 +75,6 @@ pub async fn create_ticket(
             Ok(()) => return Ok(created),
             Err(WriteError::Failed(e)) => return Err(e),
             Err(WriteError::Duplicate) => return replay_after_race(app, idem.as_ref()).await,
-            // A fresh id's put-if-absent can only fail on this very write: an attempt that
-            // timed out on the client but landed, then was sent again (DynamoDB dedupes such
-            // retries by ClientRequestToken; moto does not). It is done.
-            Err(WriteError::Changed) if app.store.ticket(&record.ticket.id).await?.is_some() => {
-                return Ok(created)
-            }
             Err(WriteError::Changed | WriteError::Contended) => back_off(attempt).await,
         }
     }

@@ -77,9 +77,6 @@ pub(super) async fn change_on_version(
         let done = match written {
             Ok(()) => true,
             Err(WriteError::Failed(e)) => return Err(e),
-            // This very write landed on a try whose answer was lost (the SDK sent it again;
-            // DynamoDB dedupes such retries, moto does not): its system thread is stored.
-            Err(WriteError::Changed) if landed(app, id, &change).await? => true,
             Err(WriteError::Changed) if if_match.is_some() => return Err(ApiError::Conflict),
             Err(WriteError::Changed) => false,
             Err(WriteError::Contended) => {
@@ -96,13 +93,4 @@ pub(super) async fn change_on_version(
         }
     }
     Err(ApiError::Conflict)
-}
-
-/// Whether a change that found the ticket changed was itself what changed it: its last new
-/// thread is stored (a change without threads cannot tell, and is decided again).
-async fn landed(app: &App, id: &TicketId, change: &Change) -> Result<bool, ApiError> {
-    match change.threads.last() {
-        Some(t) => app.store.has_thread(id, t).await,
-        None => Ok(false),
-    }
 }

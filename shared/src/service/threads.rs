@@ -60,10 +60,6 @@ pub async fn add_thread(
             Ok(()) => return Ok(created),
             Err(WriteError::Failed(e)) => return Err(e),
             Err(WriteError::Duplicate) => return replay_after_race(app, idem.as_ref()).await,
-            // This very write landed on an earlier try whose answer was lost (see create).
-            Err(WriteError::Changed) if app.store.has_thread(id, reply).await? => {
-                return Ok(created)
-            }
             // The status or the attachment total moved: decide again from a fresh read.
             Err(WriteError::Changed) => continue,
             Err(WriteError::Contended) => back_off(attempt).await,

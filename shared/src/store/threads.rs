@@ -223,22 +223,4 @@ impl Store {
             .or(last_key);
         Ok(ThreadPage { threads, next })
     }
-
-    /// Whether this thread is stored (strongly consistent).
-    #[tracing::instrument(skip_all)]
-    pub async fn has_thread(&self, ticket_id: &TicketId, t: &Thread) -> Result<bool, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(ticket_pk(ticket_id)))
-            .key(SK, s(thread_sk(t)))
-            .projection_expression("#pk")
-            .expression_attribute_names("#pk", PK)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("get thread", e))?;
-        Ok(out.item.is_some())
-    }
 }
