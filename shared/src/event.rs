@@ -52,18 +52,18 @@ impl EventError {
 
 impl From<EventError> for Diagnostic {
     fn from(e: EventError) -> Self {
+        let error_type = e.error_type().to_owned();
+        let (EventError::Retryable { context, source } | EventError::Permanent { context, source }) =
+            e;
         // An internal error's detail is the operators' to read: the event functions answer
         // Lambda, never a client, so it is kept whole here (and logged by the runtime).
-        let message = match &e {
-            EventError::Retryable { context, source }
-            | EventError::Permanent { context, source } => match source {
-                ApiError::Internal(detail) => format!("{context}: {detail}"),
-                other => format!("{context}: {other}"),
-            },
+        let detail = match source {
+            ApiError::Internal(detail) => detail,
+            other => other.to_string(),
         };
         Diagnostic {
-            error_type: e.error_type().to_owned(),
-            error_message: message,
+            error_type,
+            error_message: format!("{context}: {detail}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The store against a real DynamoDB endpoint (moto, started by `make test`): conditions,
 //! transactions and pagination through real SDK calls. Each test has a table of its own.
 
+use support_tickets::domain::kinds::StatusCounts;
 use support_tickets::domain::rules::{STATUS_FIELDS, TICKET_ATTACHMENT_BYTES_MAX};
 use support_tickets::domain::{
     Attachment, AttachmentStatus, Category, Change, Field, ListFilters, NewAttachment, NewTicket,
@@ -8,7 +9,7 @@ use support_tickets::domain::{
 };
 use support_tickets::service::dynamodb_client;
 use support_tickets::store::{
-    self, plan_list, Counts, Creation, Expect, Scope, Store, TicketRecord, TicketWrite, WriteError,
+    self, plan_list, Creation, Expect, Scope, Store, TicketRecord, TicketWrite, WriteError,
 };
 
 async fn store() -> Store {
@@ -104,7 +105,7 @@ async fn create_writes_ticket_thread_and_counters_together() {
     let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(record.ticket, t);
     assert_eq!(record.threads, vec![first.clone()]);
-    let open = Counts {
+    let open = StatusCounts {
         open: 1,
         ..Default::default()
     };
@@ -115,7 +116,7 @@ async fn create_writes_ticket_thread_and_counters_together() {
     assert_eq!(store.counts(Scope::All).await.unwrap(), open);
     assert_eq!(
         store.counts(Scope::Own(&user("bob"))).await.unwrap(),
-        Counts::default()
+        StatusCounts::default()
     );
 
     // The same ticket again: the condition fails and nothing of the second write lands.

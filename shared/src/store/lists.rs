@@ -143,10 +143,8 @@ impl ListPlan {
     }
 }
 
-/// Tickets per status, as the counter items hold them.
-pub type Counts = StatusCounts;
-
-fn add_counter_item(counts: &mut Counts, item: &Item) {
+/// Adds a counter item's per-status numbers to `counts`.
+fn add_counter_item(counts: &mut StatusCounts, item: &Item) {
     for &status in Status::ALL {
         let n = item
             .get(status.as_str())
@@ -316,8 +314,8 @@ impl Store {
 
     /// Tickets per status: a customer's own counter, or the sum of the global shards.
     #[tracing::instrument(skip_all)]
-    pub async fn counts(&self, scope: Scope<'_>) -> Result<Counts, ApiError> {
-        let mut counts = Counts::default();
+    pub async fn counts(&self, scope: Scope<'_>) -> Result<StatusCounts, ApiError> {
+        let mut counts = StatusCounts::default();
         if let Scope::Own(client) = scope {
             let out = self
                 .client

@@ -28,7 +28,7 @@ mod threads;
 mod write;
 
 pub use keys::*;
-pub use lists::{plan_list, Counts, ListPlan, Partitions, Scope, QUERY_BUDGET};
+pub use lists::{plan_list, ListPlan, Partitions, Scope, QUERY_BUDGET};
 pub use schema::{create_table, schema};
 pub use threads::{
     ThreadPage, ThreadQuery, TicketRecord, PAGE_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX,
