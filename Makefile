@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SUB ?= alice
 ROLE ?= customer
 
-.PHONY: dev test token web build deploy smoke bench fmt lint clean
+.PHONY: dev test token web build deploy smoke bench capacity fmt lint clean
 
 dev:
 	bash tools/serve.sh
@@ -27,6 +27,12 @@ build:
 # Performance): results in target/bench/results.md.
 bench:
 	bash tools/bench.sh
+
+# The capacity model (docs/capacity.md): partition load, conflicts and cost of a traffic mix,
+# from the requests the functions send (capacity/profile.json). No AWS, no build. Change the
+# mix with ARGS, e.g. make capacity ARGS="--set rates.create=2000".
+capacity:
+	python3 tools/capacity.py $(ARGS)
 
 # sam build + sam deploy with samconfig.toml's ENV (default or prod); needs the AWS SAM CLI and
 # AWS credentials. cargo lambda and zig come from .venv.

@@ -35,6 +35,10 @@ then closes the connection without its answer (a write that landed, its answer l
   `POST /__iam` with `{"template": PATH}` checks against another template until `{}` restores
   template.yaml (refusals meanwhile are kept apart, under `deniedUnderTest`).
 
+- The capacity trace (tools/localtrace.py): every DynamoDB request a function makes, with the
+  partitions, item sizes and index entries it reads and writes; `GET /__trace?since=N` reads it
+  (`next` is where the following read starts), `DELETE /__trace` forgets it.
+
 Everything else is forwarded unchanged.
 """
 
@@ -51,6 +55,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import localiam
+import localtrace
 
 FAULTS = {"delayMs": {}, "fail": {}}
 # Requests seen, per DynamoDB operation or S3 method: `GET /__stats` reads, `DELETE` resets.
@@ -64,6 +69,12 @@ IAM = {"roles": None, "default": None, "usage": {}}
 # minutes idempotent (moto ignores the token).
 TOKENS = {}
 TOKEN_SECONDS = 600
+# What each DynamoDB request of a function cost (tools/localtrace.py), in order: `GET /__trace?since=N`
+# reads the records from the N-th on, `DELETE` forgets them. The capacity model's input.
+TRACE = {"records": [], "first": 0, "tables": None}
+TRACE_KEPT = 20000
+TRACED = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "TransactWriteItems",
+          "PutItem", "UpdateItem", "DeleteItem"}
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection",
                "server", "date"}
 
@@ -158,6 +169,31 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _trace(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        since = int(query.get("since", ["0"])[0])
+        with LOCK:
+            if self.command == "DELETE":
+                TRACE["first"] += len(TRACE["records"])
+                TRACE["records"] = []
+            start = max(since - TRACE["first"], 0)
+            data = json.dumps({"next": TRACE["first"] + len(TRACE["records"]),
+                               "records": TRACE["records"][start:]}).encode()
+        return self._answer(200, "application/json", data)
+
+    def _traced(self, target, body):
+        """The function that signed a DynamoDB request the trace records, and the body."""
+        if target not in TRACED or TRACE["tables"] is None:
+            return None, None
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        function = localiam.identity(self.headers, query)
+        if function is None:
+            return None, None
+        try:
+            return function, json.loads(body or b"{}")
+        except ValueError:
+            return None, None
+
     def _iam_control(self, body):
         if self.command == "POST":
             path = json.loads(body or b"{}").get("template")
@@ -229,6 +265,8 @@ class Proxy(BaseHTTPRequestHandler):
             return self._stats()
         if self.path == "/__iam":
             return self._iam_control(body)
+        if self.path.split("?")[0] == "/__trace":
+            return self._trace()
         target = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
         service = localiam.json_service(self.headers.get("x-amz-target") or "")
         name = f"{service or 'dynamodb'}:{target}" if target else f"s3:{self.command}"
@@ -275,9 +313,20 @@ class Proxy(BaseHTTPRequestHandler):
             if seen and time.time() - seen["at"] < TOKEN_SECONDS:
                 conn.close()
                 return self._fail("IdempotentParameterMismatchException")
+            traced, parsed = self._traced(target, body) if dynamodb else (None, None)
+            auth = self.headers.get("authorization") or ""
+            befores = traced and localtrace.before_images(TRACE["tables"], target, parsed, auth)
             conn.request(self.command, self.path, body=body, headers=headers)
             res = conn.getresponse()
             data = res.read()
+            if traced and res.status == 200:
+                entry = localtrace.record(TRACE["tables"], traced, target, parsed,
+                                          json.loads(data or b"{}"), befores, auth)
+                with LOCK:
+                    TRACE["records"].append(entry)
+                    if len(TRACE["records"]) > TRACE_KEPT:
+                        TRACE["records"].pop(0)
+                        TRACE["first"] += 1
             if token and res.status == 200:
                 TOKENS[token] = {"at": time.time(), "body": body, "status": res.status,
                                  "type": res.getheader("content-type"), "data": data}
@@ -333,6 +382,7 @@ def main():
     port, upstream = int(sys.argv[1]), sys.argv[2]
     Proxy.upstream = upstream
     Proxy.functions = sys.argv[3] if len(sys.argv) > 3 else None
+    TRACE["tables"] = localtrace.Tables(upstream)
     template = localiam.ROOT / "template.yaml"
     IAM["roles"] = IAM["default"] = localiam.Roles(
         template, os.environ["TABLE_NAME"], os.environ.get("BUCKET_NAME", ""))

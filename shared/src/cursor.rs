@@ -20,6 +20,10 @@ pub struct Position {
     pub id: String,
     #[serde(rename = "c")]
     pub created_key: String,
+    /// Lists: per shard of the partition, the sort key of the last ticket read from it (empty:
+    /// none yet; `~`: the shard is read to its end).
+    #[serde(rename = "h", default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<String>,
     /// Tickets still to pass over before the page starts (`page=N` cut short by the read
     /// budget).
     #[serde(rename = "s", default, skip_serializing_if = "is_zero")]
@@ -101,6 +105,7 @@ mod tests {
 
     fn at() -> Position {
         Position {
+            shards: Vec::new(),
             skip: 0,
             partition: "CLIENT#alice".into(),
             id: "019a".into(),

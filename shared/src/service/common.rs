@@ -204,6 +204,7 @@ pub(super) fn seal_threads_cursor(
             partition: ticket_id.to_string(),
             id: String::new(),
             created_key: sk,
+            shards: Vec::new(),
         };
         app.cursors
             .seal(&threads_scope(caller, ticket_id, order), &at)

@@ -3,6 +3,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Datelike, Utc};
+#[cfg(test)]
+use std::collections::HashMap;
 
 use super::{s, Item};
 use crate::domain::sla::{first_response_due, SlaPolicy};
@@ -94,6 +96,27 @@ pub const INDEXES: [&Index; 9] = [
 ];
 pub(crate) const AWAITING: &str = "AWAITING";
 pub(crate) const ESCALATE: &str = "ESCALATE";
+pub(crate) const UNASSIGNED: &str = "ASSIGNEE#none";
+
+/// Write shards of the index keys that every ticket of a month (or every unassigned or
+/// unanswered ticket) would otherwise share: `ALL#<month>`, `STATUS#<s>#<month>`,
+/// `PRIORITY#<p>#<month>`, `CATEGORY#<c>#<month>`, `ASSIGNEE#none`, `AWAITING`, `ESCALATE` each
+/// end in `#<shard>`, the shard taken from the ticket's id, and lists merge the shards on read.
+/// Chosen by the capacity model (docs/capacity.md: at 1,000 creates/s each shard stays under
+/// half a partition's write limit). Changing it re-keys every ticket: see docs/data-model.md.
+pub const INDEX_SHARDS: usize = 8;
+
+/// The shard of a ticket's sharded index keys: from the random tail of its UUIDv7, so tickets
+/// spread evenly and a ticket's shard never changes.
+pub(crate) fn shard_of(id: &TicketId) -> usize {
+    let tail = &id.as_str()[id.len().saturating_sub(8)..];
+    u32::from_str_radix(tail, 16).map_or(0, |n| n as usize % INDEX_SHARDS)
+}
+
+/// A sharded index key: `<key>#<shard>`.
+pub(crate) fn shard_key(key: &str, shard: usize) -> String {
+    format!("{key}#{shard}")
+}
 
 pub(crate) fn ticket_pk(id: &str) -> String {
     format!("TICKET#{id}")
@@ -119,8 +142,10 @@ pub(crate) fn previous_month(month: &str) -> Option<String> {
     })
 }
 
-pub(crate) fn assignee_key(assignee: Option<&str>) -> String {
-    format!("ASSIGNEE#{}", assignee.unwrap_or("none"))
+/// The assignee index partition of an agent's tickets (unassigned ones are sharded:
+/// [`UNASSIGNED`]).
+pub(crate) fn assignee_key(assignee: &str) -> String {
+    format!("ASSIGNEE#{assignee}")
 }
 
 /// Whether a ticket still waits for its first response (and so is in the due-soon queue).
@@ -134,6 +159,8 @@ pub(crate) fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, O
     let month = t.created_at.month();
     let awaiting = awaiting_first_response(t);
     let due = first_response_due(t, policy).map(|d| format!("{}#{}", Timestamp::at(d), t.id));
+    let shard = shard_of(&t.id);
+    let sharded = |key: &str| Some(shard_key(key, shard));
     vec![
         (
             BY_CLIENT.partition_key,
@@ -141,30 +168,33 @@ pub(crate) fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, O
         ),
         (
             BY_ASSIGNEE.partition_key,
-            Some(assignee_key(t.assigned_to.as_deref())),
+            match &t.assigned_to {
+                Some(agent) => Some(assignee_key(agent)),
+                None => sharded(UNASSIGNED),
+            },
         ),
         (
             BY_STATUS.partition_key,
-            Some(format!("STATUS#{}#{month}", t.status)),
+            sharded(&format!("STATUS#{}#{month}", t.status)),
         ),
         (
             BY_PRIORITY.partition_key,
-            Some(format!("PRIORITY#{}#{month}", t.priority)),
+            sharded(&format!("PRIORITY#{}#{month}", t.priority)),
         ),
         (
             BY_CATEGORY.partition_key,
-            Some(format!("CATEGORY#{}#{month}", t.category)),
+            sharded(&format!("CATEGORY#{}#{month}", t.category)),
         ),
-        (BY_MONTH.partition_key, Some(format!("ALL#{month}"))),
+        (BY_MONTH.partition_key, sharded(&format!("ALL#{month}"))),
         (CREATED_KEY, Some(format!("{}#{}", t.created_at, t.id))),
         (
             BY_FIRST_RESPONSE_DUE.partition_key,
-            awaiting.then(|| AWAITING.to_owned()),
+            awaiting.then(|| shard_key(AWAITING, shard)),
         ),
         (
             BY_ESCALATION.partition_key,
             (awaiting && t.escalated_at.is_none() && t.priority.raised().is_some())
-                .then(|| ESCALATE.to_owned()),
+                .then(|| shard_key(ESCALATE, shard)),
         ),
         (DUE_KEY, due.filter(|_| awaiting)),
     ]
@@ -277,4 +307,41 @@ pub(crate) fn attachment_item(a: &Attachment) -> Result<Item, ApiError> {
 
 pub(crate) fn pending_partition(day: &str) -> String {
     format!("PENDING#{day}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures;
+
+    #[test]
+    fn tickets_spread_over_the_shards_and_keep_theirs() {
+        let mut seen = [0usize; INDEX_SHARDS];
+        for _ in 0..4000 {
+            seen[shard_of(&TicketId::new())] += 1;
+        }
+        // 500 expected in each: a shard more than 30 % off would be no spread at all.
+        assert!(seen.iter().all(|&n| (350..650).contains(&n)), "{seen:?}");
+        let t = fixtures::ticket(Status::Open);
+        assert_eq!(shard_of(&t.id), shard_of(&t.id));
+    }
+
+    #[test]
+    fn shared_index_keys_carry_the_tickets_shard_and_personal_ones_do_not() {
+        let mut t = fixtures::ticket(Status::Open);
+        let shard = shard_of(&t.id);
+        let keys: HashMap<_, _> = index_keys(&t, &SlaPolicy::default()).into_iter().collect();
+        let month = t.created_at.month().to_owned();
+        assert_eq!(keys["monthKey"], Some(format!("ALL#{month}#{shard}")));
+        assert_eq!(
+            keys["statusKey"],
+            Some(format!("STATUS#open#{month}#{shard}"))
+        );
+        assert_eq!(keys["assigneeKey"], Some(format!("ASSIGNEE#none#{shard}")));
+        assert_eq!(keys["awaitingKey"], Some(format!("AWAITING#{shard}")));
+        assert_eq!(keys["clientKey"], Some(format!("CLIENT#{}", t.client)));
+        t.assigned_to = Some(crate::domain::UserId::parse("bob").unwrap());
+        let keys: HashMap<_, _> = index_keys(&t, &SlaPolicy::default()).into_iter().collect();
+        assert_eq!(keys["assigneeKey"], Some("ASSIGNEE#bob".into()));
+    }
 }

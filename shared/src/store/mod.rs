@@ -13,10 +13,12 @@
 //!   expired by DynamoDB's TTL on `expiresAt`;
 //! - write quotas: `QUOTA#<sub>` / `<yyyy-mm-ddThh:mm>` (`writes` that minute), expired by TTL.
 //!
-//! List indexes, all sorted by `createdKey` = `<createdAt>#<id>`, read newest first:
-//! `byClient` (`CLIENT#<sub>`) and `byAssignee` (`ASSIGNEE#<sub|none>`) are bounded by one
-//! person; the agent-wide ones are bucketed by month so no partition takes every write for
-//! ever: `byStatus` (`STATUS#<s>#<yyyy-mm>`), `byPriority`, `byCategory`, `byMonth` (`ALL#<yyyy-mm>`).
+//! List indexes, sorted by `createdKey` = `<createdAt>#<id>`, read newest first:
+//! `byClient` (`CLIENT#<sub>`) and `byAssignee` (`ASSIGNEE#<sub>`) are bounded by one
+//! person; the keys every ticket would share are bucketed by month and write-sharded
+//! ([`INDEX_SHARDS`], merged on read): `byStatus` (`STATUS#<s>#<yyyy-mm>#<shard>`),
+//! `byPriority`, `byCategory`, `byMonth` (`ALL#<yyyy-mm>#<shard>`), `ASSIGNEE#none#<shard>`,
+//! and the due-soon queues `AWAITING#<shard>` and `ESCALATE#<shard>`.
 
 mod attachments;
 mod import;

@@ -1,0 +1,160 @@
+"""The capacity model's input, recorded from the functions' real requests: each endpoint of the
+traffic mix is called in its typical forms against the local stack, and the local proxy's
+trace (tools/localtrace.py) says what each call read and wrote, partition by partition and
+index by index. A list reads a page of index entries whatever they hold, so each index read
+is sized as its entries count times the entry the recorded create wrote to that index (the
+other tests' tickets in the same indexes do not change the profile). The result must match capacity/profile.json, which `make capacity` reads: a
+change to what the functions send fails here until the profile (and the report in
+docs/capacity.md) is brought up to date:
+
+    cp target/capacity/profile.json capacity/profile.json && make capacity
+"""
+
+import json
+import os
+import pathlib
+import uuid
+
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "capacity" / "profile.json"
+RECORDED = ROOT / "target" / "capacity" / "profile.json"
+# A description of typical length (support tickets run to a few paragraphs).
+DESCRIPTION = ("Since this morning every call to the export endpoint answers 401 although the "
+               "token is fresh. " * 8).strip()
+
+
+def trace(since=0):
+    url = os.environ["FAULT_PROXY_URL"] + f"/__trace?since={since}"
+    return requests.get(url, timeout=10).json()
+
+
+class Recorder:
+    def __init__(self):
+        self.endpoints = {}
+
+    def record(self, endpoint, variant, caller, function, call):
+        """Runs `call` and keeps what `function` sent meanwhile."""
+        mark = trace(10**12)["next"]
+        res = call()
+        assert res.status_code < 300, res.body
+        records = [r for r in trace(mark)["records"] if r["function"] == function]
+        if function == "list-tickets":
+            records = once_per_instance(records, counts="counts" in variant)
+        assert records, f"{variant}: no request of {function} recorded"
+        records.sort(key=lambda r: (r["op"], json.dumps(r, sort_keys=True)))
+        for r in records:
+            for access in r["reads"] + r["writes"]:
+                access["key"] = access["key"].replace("{caller}", "{" + caller + "}")
+                if "item" in access:
+                    access["item"] = access["item"].replace("{caller}", "{" + caller + "}")
+        self.endpoints.setdefault(endpoint, []).append(
+            {"variant": variant, "caller": caller, "function": function, "requests": records})
+
+
+def global_counters(r):
+    return r["op"] == "BatchGetItem" and all(a["key"] == "COUNTS#ALL#{shard}" for a in r["reads"])
+
+
+def once_per_instance(records, counts):
+    """Without the read of the first month, which each instance of list-tickets makes once
+    (from the global counters) and then keeps: whether this call made it depends on which
+    instance answered. A call asking for counts reads those counters once for itself."""
+    kept, wanted = [], 1 if counts else 0
+    for r in records:
+        if global_counters(r):
+            if wanted == 0:
+                continue
+            wanted -= 1
+        kept.append(r)
+    return kept
+
+
+def key():
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def body(priority="medium"):
+    return {"title": "Export endpoint answers 401", "description": DESCRIPTION,
+            "priority": priority, "category": "technical", "tags": ["api", "export"]}
+
+
+def shape(profile):
+    """What must not drift: per variant, each request's operation and, per access, its index,
+    key pattern, kind and size in whole units (1 KB written, 4 KB read)."""
+    out = {}
+    for endpoint, variants in profile["endpoints"].items():
+        for v in variants:
+            # Requests made side by side arrive in either order: compared as a set.
+            out[f"{endpoint}/{v['variant']}"] = sorted(
+                (r["op"],
+                 sorted((a["index"] or "", a["key"], "read", max(1, -(-a["bytes"] // 4096)))
+                        for a in r["reads"]),
+                 sorted((a["index"] or "", a["key"], a["kind"], max(1, -(-a["bytes"] // 1024)))
+                        for a in r["writes"]))
+                for r in v["requests"])
+    return out
+
+
+def test_the_profile_is_what_the_functions_send(alice, agent, api_url):
+    rec = Recorder()
+    # Create: with an Idempotency-Key, as the API asks clients to send.
+    rec.record("create", "customer opens a ticket", "customer", "create-ticket",
+               lambda: alice.call("POST", body=body(), headers=key()))
+    tid = alice.create(**body())["_id"]
+    # Enough tickets for a full page in every list the mix reads (11 entries: a page of 10
+    # and the one that says there are more), in the agent's queue too.
+    for _ in range(11):
+        t = alice.create(**body())["_id"]
+        assert agent.call("PATCH", f"/{t}", {"assignedTo": agent.sub}).status_code == 200
+    rec.record("get", "customer reads a ticket", "customer", "get-ticket",
+               lambda: alice.call("GET", f"/{tid}"))
+    # Lists: the ones the mix names (see capacity/mix.json for their shares).
+    for variant, who, params in [
+        ("customer lists own tickets", alice, {}),
+        ("customer lists own tickets with counts", alice, {"countByStatus": "true"}),
+        ("agent lists all tickets", agent, {}),
+        ("agent lists all tickets with counts", agent, {"countByStatus": "true"}),
+        ("agent lists open tickets", agent, {"status": "open"}),
+        ("agent lists own queue", agent, {"assignedTo": "me"}),
+        ("agent lists due soonest", agent, {"sort": "firstResponseDue"}),
+    ]:
+        caller = "agent" if who.agent else "customer"
+        rec.record("list", variant, caller, "list-tickets",
+                   lambda: who.call("GET", params={"limit": "10", **params}))
+    rec.record("reply", "customer replies", "customer", "add-thread",
+               lambda: alice.call("POST", f"/{tid}/threads",
+                          {"message": "Still failing after the token refresh."},
+                          headers=key()))
+    rec.record("reply", "agent answers first", "agent", "add-thread",
+               lambda: agent.call("POST", f"/{tid}/threads",
+                                  {"message": "We are looking into it."}, headers=key()))
+    rec.record("reply", "agent answers again", "agent", "add-thread",
+               lambda: agent.call("POST", f"/{tid}/threads",
+                                  {"message": "A fix is rolling out."}, headers=key()))
+    for variant, before, to in [("agent starts work", None, "in_progress"),
+                                ("agent resolves", "in_progress", "resolved"),
+                                ("customer closes", "resolved", "closed")]:
+        t = alice.create(**body())["_id"]
+        if before:
+            agent.status(t, before, resolution="done" if before == "resolved" else None)
+        who = alice if to == "closed" else agent
+        resolution = "Fixed in release 4.2." if to == "resolved" else None
+        rec.record("status", variant, "agent" if who.agent else "customer", "update-status",
+                   lambda: who.status(t, to, resolution=resolution))
+    entry = {w["index"]: w["bytes"] for r in rec.endpoints["create"][0]["requests"]
+             for w in r["writes"] if w["index"] and w["kind"] == "put"}
+    for variants in rec.endpoints.values():
+        for v in variants:
+            for r in v["requests"]:
+                for a in r["reads"]:
+                    if a["index"]:
+                        a["bytes"] = a["scanned"] * entry[a["index"]]
+    profile = {"recordedBy": "e2e/test_capacity.py", "endpoints": rec.endpoints}
+    RECORDED.parent.mkdir(parents=True, exist_ok=True)
+    RECORDED.write_text(json.dumps(profile, indent=1) + "\n")
+    committed = json.loads(COMMITTED.read_text())
+    assert shape(committed) == shape(profile), (
+        "the functions' requests differ from capacity/profile.json: "
+        "cp target/capacity/profile.json capacity/profile.json && make capacity")
