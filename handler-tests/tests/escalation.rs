@@ -102,3 +102,26 @@ async fn escalation_raises_exactly_the_breached_tickets_once() {
     assert_eq!(read(medium_late.id.clone()).await.ticket.version, 2);
     assert_eq!(read(high_late.id.clone()).await.ticket.version, 2);
 }
+
+#[tokio::test]
+async fn one_run_escalates_150_breached_tickets_side_by_side() {
+    let app = common::app("escalation-batch-test").await;
+    let mut late = Vec::new();
+    for _ in 0..150 {
+        late.push(prepare(&app, Priority::Low, 30, false).await.id);
+    }
+    late.sort();
+    let started = std::time::Instant::now();
+    let report = escalate_tickets::handle(&app, scheduled_event())
+        .await
+        .unwrap();
+    let escalated: Vec<TicketId> = serde_json::from_value(report["escalated"].clone()).unwrap();
+    // Measured, not asserted on time (shared machines): how long one run of 150 took.
+    println!("150 escalations in one run: {:?}", started.elapsed());
+    assert_eq!(report["breached"], 150);
+    assert_eq!(escalated, late, "all of them, in one run");
+    for id in late {
+        let t = app.store.ticket(&id).await.unwrap().unwrap();
+        assert_eq!((t.priority, t.version), (Priority::Medium, 2));
+    }
+}

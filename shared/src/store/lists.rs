@@ -439,27 +439,34 @@ impl Store {
     /// Tickets still awaiting a first response that was due before `before` and that the
     /// escalation has not raised yet: the breached part of the sparse escalation index only.
     #[tracing::instrument(skip_all)]
-    pub async fn escalation_candidates(&self, before: &Timestamp) -> Result<Vec<Ticket>, ApiError> {
+    pub async fn escalation_candidates(
+        &self,
+        before: &Timestamp,
+        max: usize,
+    ) -> Result<Vec<Ticket>, ApiError> {
         let mut out = Vec::new();
         for shard in 0..INDEX_SHARDS {
-            out.extend(self.escalation_shard(shard, before).await?);
+            out.extend(self.escalation_shard(shard, before, max).await?);
         }
-        // Soonest due first across the shards, as the index orders each.
+        // Soonest due first across the shards, as the index orders each; the `max` soonest.
         out.sort_by(|a, b| {
             let due = |t: &Ticket| first_response_due(t, &self.policy);
             due(a).cmp(&due(b))
         });
+        out.truncate(max);
         Ok(out)
     }
 
+    /// Up to `max` of one shard's breached tickets, soonest due first.
     async fn escalation_shard(
         &self,
         shard: usize,
         before: &Timestamp,
+        max: usize,
     ) -> Result<Vec<Ticket>, ApiError> {
         let mut out = Vec::new();
         let mut start = None;
-        loop {
+        while out.len() < max {
             let page = self
                 .client
                 .query()
@@ -471,6 +478,7 @@ impl Store {
                 .expression_attribute_values(":pk", s(shard_key(ESCALATE, shard)))
                 .expression_attribute_values(":before", s(before.as_str()))
                 .set_exclusive_start_key(start)
+                .limit((max - out.len()) as i32)
                 .send()
                 .await
                 .map_err(|e| sdk_error("escalation candidates", e))?;
@@ -479,9 +487,10 @@ impl Store {
             }
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok(out);
+                break;
             }
         }
+        Ok(out)
     }
 
     /// Tickets per status: a customer's own counter, or the sum of the global shards.
