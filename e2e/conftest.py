@@ -11,6 +11,10 @@ import pytest
 import requests
 
 LOCAL_SECRET = os.environ.get("LOCAL_JWT_SECRET") or "local-development-secret"
+STATUSES = ["open", "pending", "in_progress", "resolved", "closed"]
+# Counts follow committed writes through the table's stream (count-tickets): the contract's
+# bound is 5 s; a shared test machine gets slack, and the tests say how long it took.
+COUNTS_SETTLE_SECONDS = 15
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -119,6 +123,44 @@ class Client:
             cursor = page["nextCursor"]
             if not cursor:
                 return seen
+
+
+def counts_of(client, **params):
+    return client.call("GET", params={"countByStatus": "true", **params}).body
+
+
+def settle(read, done, seconds=COUNTS_SETTLE_SECONDS):
+    """Calls `read` until `done(value)` holds or time runs out: (last value, seconds taken)."""
+    started = time.monotonic()
+    while True:
+        value = read()
+        took = time.monotonic() - started
+        if done(value) or took > seconds:
+            return value, took
+        time.sleep(0.2)
+
+
+def settled_own_counts(client, **params):
+    """A customer's counts once they agree with a recount of their tickets (a walk)."""
+    from collections import Counter
+    truth = Counter(t["status"] for t in client.walk(limit=100))
+    expected = {s: truth.get(s, 0) for s in STATUSES}
+    body, took = settle(lambda: counts_of(client, **params), lambda b: b["counts"] == expected)
+    assert body["counts"] == expected, f"not settled in {took:.1f} s: {body['counts']}"
+    return body
+
+
+def settled_global_counts(agent):
+    """The agents' counts once they stopped moving (earlier tests' writes folded)."""
+    last = {}
+
+    def read():
+        body = counts_of(agent)
+        previous, last["counts"] = last.get("counts"), body["counts"]
+        return body["counts"], previous
+
+    (counts, _), _ = settle(read, lambda v: v[0] == v[1], seconds=5)
+    return counts
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import TIMESTAMP, UUID, Client, token
+from conftest import (TIMESTAMP, UUID, Client, counts_of, settle, settled_global_counts,
+                      settled_own_counts, token)
 
 TICKET_FIELDS = {
     "_id", "title", "description", "status", "priority", "category", "client", "assignedTo",
@@ -351,7 +352,6 @@ def test_two_racing_status_changes_one_wins(alice, agent, faults):
     faults({"TransactWriteItems": 700})
     for targets in [("pending", "in_progress"), ("closed", "closed")]:
         t = alice.create()
-        before = agent.call("GET", params={"countByStatus": "true"}).body["counts"]
         barrier = threading.Barrier(2)
 
         def change(target):
@@ -368,9 +368,8 @@ def test_two_racing_status_changes_one_wins(alice, agent, faults):
         got = agent.call("GET", f"/{t['_id']}").body["data"]
         assert got["status"] == winner["status"] and got["version"] == 2
         assert [th["type"] for th in got["threads"]] == ["user", "system"]
-        after = agent.call("GET", params={"countByStatus": "true"}).body["counts"]
-        assert after["open"] == before["open"] - 1
-        assert after[winner["status"]] == before[winner["status"]] + 1
+        # The counts, once settled, agree with the tickets: the loser moved nothing.
+        settled_own_counts(alice)
 
 
 # ---------------------------------------------------------------- list
@@ -473,7 +472,7 @@ def test_cursors_are_bound_to_their_query_and_caller(alice, bob):
 
 
 def test_count_by_status_is_exact(alice, agent):
-    before = agent.call("GET", params={"countByStatus": "true"}).body["counts"]
+    before = settled_global_counts(agent)
     assert set(before) == set(STATUSES)
     ids = [alice.create()["_id"] for _ in range(7)]
     agent.status(ids[0], "pending")
@@ -487,12 +486,14 @@ def test_count_by_status_is_exact(alice, agent):
     agent.status(ids[6], "open")  # no change
     expected = Counter({"open": 2, "pending": 1, "in_progress": 1, "resolved": 1, "closed": 2})
 
-    mine = alice.call("GET", params={"countByStatus": "true", "status": "closed"}).body
-    assert mine["counts"] == {s: expected[s] for s in STATUSES}, "whatever the filters"
     truth = Counter(t["status"] for t in alice.walk(limit=50))
     assert truth == expected
-    after = agent.call("GET", params={"countByStatus": "true"}).body["counts"]
-    assert {s: after[s] - before[s] for s in STATUSES} == {s: expected[s] for s in STATUSES}
+    mine = settled_own_counts(alice, status="closed")
+    assert mine["counts"] == {s: expected[s] for s in STATUSES}, "whatever the filters"
+    assert TIMESTAMP.match(mine["countsAsOf"]), mine
+    want = {s: before[s] + expected[s] for s in STATUSES}
+    after, took = settle(lambda: counts_of(agent)["counts"], lambda c: c == want)
+    assert after == want, f"not settled in {took:.1f} s"
     assert "counts" not in alice.call("GET", params={"countByStatus": "false"}).body
 
 

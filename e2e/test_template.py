@@ -11,6 +11,8 @@ import urllib.parse
 import pytest
 import yaml
 
+from conftest import Client
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +63,7 @@ def test_table_matches_the_keys_declared_in_rust(template):
         sorted(schema["attributeDefinitions"], key=lambda a: a["AttributeName"])
     assert table["TimeToLiveSpecification"] == {"AttributeName": schema["timeToLiveAttribute"],
                                                 "Enabled": True}
+    assert table["StreamSpecification"] == {"StreamViewType": schema["streamViewType"]}
     by_name = lambda xs: sorted(xs, key=lambda i: i["IndexName"])
     assert by_name(table["GlobalSecondaryIndexes"]) == by_name(schema["globalSecondaryIndexes"])
 
@@ -115,12 +118,18 @@ def test_one_sample_event_per_route_and_trigger(template):
         for res in functions(template).values()
         if any(e["Type"] == "Schedule" for e in res["Properties"]["Events"].values())
     }
+    streamed = {
+        res["Metadata"]["BuildProperties"]["Binary"]
+        for res in functions(template).values()
+        if any(e["Type"] == "DynamoDB" for e in res["Properties"]["Events"].values())
+    }
     cognito_triggered = {
         res["Metadata"]["BuildProperties"]["Binary"]
         for res in functions(template).values()
         if any(e["Type"] == "Cognito" for e in res["Properties"]["Events"].values())
     }
     http_events, s3_events, schedule_events, cognito_events = {}, set(), set(), set()
+    stream_events = set()
     for path in sorted((ROOT / "events").glob("*.json")):
         event = json.loads(path.read_text())
         if "triggerSource" in event:
@@ -130,6 +139,10 @@ def test_one_sample_event_per_route_and_trigger(template):
         if event.get("source") == "aws.events":
             assert event["detail-type"] == "Scheduled Event"
             schedule_events.add(path.stem)
+            continue
+        if "Records" in event and event["Records"][0]["eventSource"] == "aws:dynamodb":
+            assert all(r["eventSource"] == "aws:dynamodb" for r in event["Records"])
+            stream_events.add(path.stem)
             continue
         if "Records" in event:
             assert all(r["eventSource"] == "aws:s3" for r in event["Records"])
@@ -143,6 +156,7 @@ def test_one_sample_event_per_route_and_trigger(template):
     assert s3_events == triggered == {"confirm-attachment"}
     assert schedule_events == scheduled == {"escalate-tickets", "expire-uploads"}
     assert cognito_events == cognito_triggered == {"guard-agent-tokens"}
+    assert stream_events == streamed == {"count-tickets"}
 
 
 S3_ACTIONS = {
@@ -158,6 +172,7 @@ S3_ACTIONS = {
     "RenewUploadFunction": {"s3:PutObject"},
     "ExpireUploadsFunction": set(),
     "GuardAgentTokensFunction": set(),
+    "CountTicketsFunction": set(),
 }
 
 
@@ -242,6 +257,21 @@ def test_cargo_lambda_invoke_accepts_every_event(template):
     assert out.returncode == 0, out.stderr
     # As of the sample's time (before any ticket of this run existed) nothing is overdue.
     assert json.loads(out.stdout) == {"breached": 0, "escalated": []}
+    # The stream sample: a new ticket of a customer of its own, then its move to pending;
+    # delivered twice (as the stream may), it counts once.
+    for _ in range(2):
+        out = subprocess.run(
+            ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port",
+             str(port), "--data-file", "events/count-tickets.json", "count-tickets"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"batchItemFailures": []}
+    sample = Client(url, "sample-customer")
+    counts = sample.call("GET", params={"countByStatus": "true"}).body
+    assert counts["counts"] == {"open": 0, "pending": 1, "in_progress": 0, "resolved": 0,
+                                "closed": 0}, counts
+    assert counts["countsAsOf"] == "2026-09-21T14:14:20.000Z", counts
 
 
 def test_sla_targets_are_parameters_passed_to_every_function(template):

@@ -112,6 +112,13 @@ def requests_per_second(mix, profile):
         total = sum(weights.values())
         for name, weight in weights.items():
             out.append((endpoint, recorded[name], rate * weight / total))
+    stream = mix.get("stream")
+    if stream:
+        # The stream's consumer: every write of a ticket item is a change it folds, in
+        # batches of the recorded delivery's size.
+        changes = sum(mix["rates"].get(e, 0.0) for e in stream["from"])
+        [variant] = profile["endpoints"][stream["endpoint"]]
+        out.append((stream["endpoint"], variant, changes / variant["changes"]))
     return out
 
 
@@ -143,6 +150,11 @@ def model(mix, profile):
             if ("{customer}" in pattern and not pattern.startswith("QUOTA#")
                     and endpoint in WRITES and variant["caller"] == "customer"):
                 return rate * s * admitted
+            if "{customer}" in pattern and variant.get("changes"):
+                # A batch of n changes writes each customer in it once: the busiest is in
+                # a batch with probability 1 - (1 - share)^n, spread over its n slots.
+                n = variant["changes"]
+                return rate * (1 - (1 - share["customer"]) ** n) / n
             return rate * s
         if kind == "ticket" and endpoint in TICKET_READERS:
             # The hot ticket's requests, shared out among the endpoints as the mix has them.
@@ -171,16 +183,19 @@ def model(mix, profile):
                     kind, endpoint, rate, s, variant=variant, pattern=a["key"])
                 if write and a["index"] is None:
                     # An item with an id of its own in its sort key (a thread, an attachment)
-                    # is new with each request: no other request writes it.
-                    ikind = "request" if "{id}" in a["item"] else kind
-                    it = items.setdefault(a["item"], {"rate": 0.0, "transactional": False,
-                                                      "kind": ikind, "writers": set()})
+                    # or put only where none exists (a new ticket) is new with each request:
+                    # no other request can write it meanwhile.
+                    new_item = a["kind"] == "put" and a.get("conditional")
+                    ikind = "request" if "{id}" in a["item"] or new_item else kind
+                    item = a["item"] + (" (new)" if new_item and ikind != kind else "")
+                    it = items.setdefault(item, {"rate": 0.0, "transactional": False,
+                                                 "kind": ikind, "writers": set()})
                     it["rate"] += on_hottest(ikind, endpoint, rate, s, write=True,
                                              variant=variant, pattern=a["key"])
                     it["transactional"] |= a["transactional"]
                     it["writers"].add(endpoint)
                     if a["transactional"]:
-                        e["exposed"].append((a["item"], rate))
+                        e["exposed"].append((item, rate))
     # A transaction is cancelled when another write reaches one of its items meanwhile: only
     # items that some transaction writes count.
     conflicts = {}
@@ -189,9 +204,23 @@ def model(mix, profile):
             conflicts[name] = {"rate": it["rate"],
                                "probability": 1 - math.exp(-it["rate"] * window),
                                "writers": sorted(it["writers"]), "kind": it["kind"]}
-    for e in endpoints.values():
-        exposure = sum(rate * conflicts[item]["rate"] for item, rate in e.pop("exposed"))
-        e["conflict"] = 1 - math.exp(-exposure / e["rate"] * window) if e["rate"] else 0.0
+    for name, e in endpoints.items():
+        exposed = e.pop("exposed")
+        # Per request: the writes that reach its items meanwhile, but never more than the
+        # transactions of all the endpoints that write them (one other transaction touching
+        # several of its items cancels it once: a stream batch shares its busiest customers'
+        # counters with nearly every other batch, and is cancelled by each at most once).
+        items = {item for item, _ in exposed}
+        per_request = sum(rate * conflicts[item]["rate"] for item, rate in exposed) / e["rate"]
+        writers = {w for item in items for w in conflicts[item]["writers"]}
+        if not any(conflicts[item]["kind"] == "ticket" for item in items):
+            per_request = min(per_request, sum(endpoints[w]["rate"] for w in writers))
+        e["conflict"] = 1 - math.exp(-per_request * window) if e["rate"] else 0.0
+    background = {mix["stream"]["endpoint"]} if mix.get("stream") else set()
+    # A client request's transaction is cancelled when another write reaches one of its
+    # items: only the items client requests write in transactions are the target's.
+    client_items = {name for name, c in conflicts.items()
+                    if set(c["writers"]) - background}
     limits = mix["limits"]
     rows = [{"index": index or "table", "key": pattern, "wcu": k["wcu"], "rcu": k["rcu"],
              "writeShare": k["wcu"] / limits["wcu"], "readShare": k["rcu"] / limits["rcu"],
@@ -219,7 +248,10 @@ def model(mix, profile):
                        "creates": mix["rates"].get("create", 0.0) / peak,
                        "requests": sum(mix["rates"].values()) / peak},
         "peakShare": peak,
-        "peakConflict": max((c["probability"] for c in conflicts.values()), default=0.0),
+        "peakConflict": max((e["conflict"] for name, e in endpoints.items()
+                             if name not in background), default=0.0),
+        "backgroundConflict": {name: endpoints[name]["conflict"] for name in background},
+        "clientItems": sorted(client_items),
         "busiestCustomer": {"share": share["customer"], "writes": own_writes * share["customer"],
                             "admitted": admitted},
     }
@@ -252,7 +284,10 @@ def report(mix, result):
     lines += [f"Peak: {pct(result['peakShare'])} of a partition's limit on `{sat['key']}` "
               f"({sat['index']}); the first key saturates at {sat['scale']:.2f}x this mix "
               f"({sat['creates']:,.0f} creates/s, {sat['requests']:,.0f} requests/s in all). "
-              f"Highest conflict probability: {pct(result['peakConflict'])}.", ""]
+              f"Highest probability that a client request's transaction is cancelled: "
+              f"{pct(result['peakConflict'])}."
+              + "".join(f" The stream consumer ({name}) retries {pct(p)} of its batches."
+                        for name, p in result["backgroundConflict"].items()), ""]
     lines += ["| table or index | partition key (hottest) | WCU/s | of 1,000 | RCU/s | of 3,000 |",
               "|---|---|---:|---:|---:|---:|"]
     for r in result["keys"]:
@@ -263,7 +298,9 @@ def report(mix, result):
     lines += ["", "| item written in transactions | writes/s on the hottest | written by "
               "| P(cancelled) |", "|---|---:|---|---:|"]
     for name, c in result["conflicts"].items():
-        flag = " **over**" if c["probability"] > target["conflict"] else ""
+        client = name in result["clientItems"]
+        flag = " **over**" if client and c["probability"] > target["conflict"] else ""
+        flag += "" if client else " (consumer, retried)"
         lines.append(f"| `{name}`{LABELS[c['kind']]} | {c['rate']:,.2f} | {', '.join(c['writers'])} "
                      f"| {pct(c['probability'])}{flag} |")
     p = mix["prices"]

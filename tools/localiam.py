@@ -27,8 +27,13 @@ ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/support-tickets/0c0a1b2c-3d4e-11ef-9a0b-0a1b2c3d4e5f"
 KEY_PREFIX = "local-fn-"
-# What the AWS managed policies that SAM attaches allow; none reaches DynamoDB or S3.
+# What the AWS managed policies that SAM attaches allow; none reaches the table's items or S3
+# (the stream reads of AWSLambdaDynamoDBExecutionRole are Lambda's poller's, see POLLER).
 MANAGED = {
+    "AWSLambdaDynamoDBExecutionRole": [
+        ("dynamodb:DescribeStream", "*"), ("dynamodb:GetRecords", "*"),
+        ("dynamodb:GetShardIterator", "*"), ("dynamodb:ListStreams", "*"),
+        ("logs:CreateLogGroup", "*"), ("logs:CreateLogStream", "*"), ("logs:PutLogEvents", "*")],
     "AWSLambdaBasicExecutionRole": [("logs:CreateLogGroup", "*"), ("logs:CreateLogStream", "*"),
                                     ("logs:PutLogEvents", "*")],
     "AWSXrayWriteOnlyAccess": [("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*"),
@@ -38,6 +43,10 @@ MANAGED = {
 # The services whose calls the local endpoint sees; grants of other services are used by
 # Lambda itself on the function's behalf (logs, traces, failure destinations).
 CHECKED_SERVICES = ("dynamodb", "s3", "cognito-idp")
+# Stream reads: Lambda's event source mapping polls the stream with the function's role; the
+# function itself never calls them (locally, the stream bridge in tools/localproxy.py polls).
+POLLER = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+          "dynamodb:ListStreams"}
 
 
 class Unsupported(Exception):
@@ -239,13 +248,13 @@ class Roles:
         """The actions of the checked services that the role allows."""
         return sorted({a for effect, actions, _ in self.statements.get(function, [])
                        if effect == "Allow" for a in actions
-                       if a.split(":", 1)[0] in CHECKED_SERVICES})
+                       if a.split(":", 1)[0] in CHECKED_SERVICES and a not in POLLER})
 
     def platform_grants(self, function):
         """Grants that Lambda uses on the function's behalf (never seen locally)."""
         return sorted({a for effect, actions, _ in self.statements.get(function, [])
                        if effect == "Allow" for a in actions
-                       if a.split(":", 1)[0] not in CHECKED_SERVICES})
+                       if a.split(":", 1)[0] not in CHECKED_SERVICES or a in POLLER})
 
     def allows(self, function, action, resource):
         """IAM's evaluation for one identity policy set: an explicit Deny wins, then any Allow."""

@@ -3,6 +3,8 @@
 - S3 event notifications: after an object is PUT under `tickets/`, the same ObjectCreated
   event that the bucket sends in AWS is delivered to the `confirm-attachment` function
   through `cargo lambda watch`'s invoke API (asynchronously, as S3 does);
+- the table's stream: tools/localstream.py polls moto's DynamoDB Streams and delivers the
+  records to `count-tickets` as the template's event source mapping does;
 - faults for the tests: chosen DynamoDB operations held back or failed, so requests can race
   for real (both read before either writes) and failures can be provoked;
 - DynamoDB's idempotent transactions: a TransactWriteItems repeated with the ClientRequestToken
@@ -55,6 +57,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import localiam
+import localstream
 import localtrace
 
 FAULTS = {"delayMs": {}, "fail": {}}
@@ -383,6 +386,9 @@ def main():
     Proxy.upstream = upstream
     Proxy.functions = sys.argv[3] if len(sys.argv) > 3 else None
     TRACE["tables"] = localtrace.Tables(upstream)
+    if Proxy.functions:
+        localstream.start(upstream, Proxy.functions, os.environ.get("TABLE_NAME"),
+                          localiam.ROOT / "template.yaml")
     template = localiam.ROOT / "template.yaml"
     IAM["roles"] = IAM["default"] = localiam.Roles(
         template, os.environ["TABLE_NAME"], os.environ.get("BUCKET_NAME", ""))

@@ -1,5 +1,5 @@
-//! The edge of the event functions (S3 notifications, EventBridge schedules): how their
-//! failures reach Lambda. An error's `errorType` says whether delivering the event again can
+//! The edge of the event functions (S3 notifications, EventBridge schedules, the table's
+//! stream): what their events mean to the service, and how their failures reach Lambda. An error's `errorType` says whether delivering the event again can
 //! help (`Retryable`: a dependency failed or throttled; S3 and EventBridge retry asynchronous
 //! invocations) or not (`Permanent`: the event itself is wrong), and keeps its cause.
 
@@ -8,7 +8,46 @@ use lambda_runtime::Diagnostic;
 
 use crate::error::ApiError;
 
+pub use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
 pub use aws_lambda_events::eventbridge::EventBridgeEvent;
+pub use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+
+use crate::domain::counts::Move;
+use crate::domain::Timestamp;
+use crate::service::Counted;
+use crate::store::ticket_status;
+
+/// A stream record as a change the counts see: only ticket items count, and only their
+/// status and customer (none for threads, attachments and the service's own items).
+pub fn counted(record: &StreamRecord) -> Option<Counted> {
+    let change = &record.change;
+    let before = ticket_status(&change.keys, &change.old_image);
+    let after = ticket_status(&change.keys, &change.new_image);
+    let client = after.as_ref().or(before.as_ref())?.0.clone();
+    Some(Counted {
+        event_id: record.event_id.clone(),
+        sequence: change.sequence_number.clone().unwrap_or_default(),
+        at: Timestamp::at(change.approximate_creation_date_time),
+        change: Move {
+            client,
+            from: before.map(|(_, s)| s),
+            to: after.map(|(_, s)| s),
+        },
+    })
+}
+
+/// The answer to a stream delivery: none failed, or the sequence number of the first change
+/// that was not added (the stream delivers again from there, and the changes before it are
+/// not delivered again).
+pub fn stream_response(failed_at: Option<&Counted>) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(c) = failed_at {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(c.sequence.clone());
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
 
 /// An event function's failure.
 #[derive(Debug, thiserror::Error)]

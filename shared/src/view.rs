@@ -141,13 +141,19 @@ pub fn counts(c: &StatusCounts) -> Value {
     })
 }
 
-/// A list answer's members besides `success`: `data`, `pagination`, and `counts` if asked.
-pub fn page(data: Vec<Value>, pagination: Value, counts: Option<Value>) -> Map<String, Value> {
+/// A list answer's members besides `success`: `data`, `pagination`, and if asked `counts`
+/// with `countsAsOf` (the commit time of the newest change they include; null before any).
+pub fn page(
+    data: Vec<Value>,
+    pagination: Value,
+    counts: Option<(StatusCounts, Option<Timestamp>)>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("data".into(), Value::Array(data));
     out.insert("pagination".into(), pagination);
-    if let Some(c) = counts {
-        out.insert("counts".into(), c);
+    if let Some((c, as_of)) = counts {
+        out.insert("counts".into(), self::counts(&c));
+        out.insert("countsAsOf".into(), json!(as_of));
     }
     out
 }

@@ -97,7 +97,7 @@ fn now() -> String {
 }
 
 #[tokio::test]
-async fn create_writes_ticket_thread_and_counters_together() {
+async fn create_writes_ticket_and_thread_together_and_no_counter() {
     let store = store().await;
     let (t, first) = ticket("alice", &now(), Status::Open);
     create(&store, &t, &first, &[]).await;
@@ -105,24 +105,17 @@ async fn create_writes_ticket_thread_and_counters_together() {
     let record = store.ticket_record(&t.id, true).await.unwrap().unwrap();
     assert_eq!(record.ticket, t);
     assert_eq!(record.threads, vec![first.clone()]);
-    let open = StatusCounts {
-        open: 1,
-        ..Default::default()
-    };
+    // Counts are the stream consumer's (apply_counts): the write path leaves them alone.
+    let none = (StatusCounts::default(), None);
     assert_eq!(
         store.counts(Scope::Own(&user("alice"))).await.unwrap(),
-        open
+        none
     );
-    assert_eq!(store.counts(Scope::All).await.unwrap(), open);
-    assert_eq!(
-        store.counts(Scope::Own(&user("bob"))).await.unwrap(),
-        StatusCounts::default()
-    );
+    assert_eq!(store.counts(Scope::All).await.unwrap(), none);
 
     // The same ticket again: the condition fails and nothing of the second write lands.
     let again = store.create(&creation(&t, &first, &[])).await;
     assert!(matches!(again, Err(WriteError::Changed)), "{again:?}");
-    assert_eq!(store.counts(Scope::All).await.unwrap(), open);
     assert_eq!(
         store
             .ticket_record(&t.id, true)
@@ -168,7 +161,6 @@ async fn a_stale_update_writes_nothing() {
         (read.status, read.version, threads.len()),
         (Status::Open, 1, 1)
     );
-    assert_eq!(store.counts(Scope::All).await.unwrap().open, 1);
 
     store
         .update(&TicketWrite::new(&moved, expect(1)))
@@ -184,8 +176,47 @@ async fn a_stale_update_writes_nothing() {
         (Status::Pending, 2, 2)
     );
     assert_eq!(threads.last(), Some(&system));
-    let counts = store.counts(Scope::Own(&user("alice"))).await.unwrap();
-    assert_eq!((counts.open, counts.pending), (0, 1));
+}
+
+#[tokio::test]
+async fn counts_take_each_batch_once() {
+    use support_tickets::domain::counts::{fold, Move};
+    let store = store().await;
+    let moves = [
+        Move {
+            client: user("alice"),
+            from: None,
+            to: Some(Status::Open),
+        },
+        Move {
+            client: user("bob"),
+            from: Some(Status::Open),
+            to: Some(Status::Resolved),
+        },
+    ];
+    let deltas = fold(&moves);
+    let at = ts("2026-11-20T10:00:00.000Z");
+    let batch = store::CountBatch {
+        first_event: "event-1",
+        up_to: "1200",
+        as_of: &at,
+        deltas: &deltas,
+    };
+    assert_eq!(store.folded_up_to("event-1").await.unwrap(), None);
+    store.apply_counts(&batch).await.unwrap();
+    let again = store.apply_counts(&batch).await;
+    assert!(matches!(again, Err(WriteError::Duplicate)), "{again:?}");
+    assert_eq!(
+        store.folded_up_to("event-1").await.unwrap().as_deref(),
+        Some("1200")
+    );
+    let (all, as_of) = store.counts(Scope::All).await.unwrap();
+    assert_eq!((all.open, all.resolved), (0, 1), "bob's open left");
+    assert_eq!(as_of, Some(at.clone()));
+    let (alice, _) = store.counts(Scope::Own(&user("alice"))).await.unwrap();
+    assert_eq!(alice.open, 1);
+    let (bob, _) = store.counts(Scope::Own(&user("bob"))).await.unwrap();
+    assert_eq!((bob.open, bob.resolved), (-1, 1));
 }
 
 /// Walks every page and checks each ticket comes exactly once, newest first.
@@ -413,10 +444,6 @@ async fn pages_walk_every_month_newest_first_exactly_once() {
         walk(&store, Scope::Own(&user("alice")), &pending, 1).await,
         alice_pending
     );
-
-    let counts = store.counts(Scope::All).await.unwrap();
-    assert_eq!(counts.open + counts.pending, all.len() as i64);
-    assert_eq!(counts.pending, expected.len() as i64);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod commands;
+pub mod counts;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod ids;

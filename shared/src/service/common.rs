@@ -5,7 +5,6 @@
 use chrono::{Timelike, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::{App, Created};
 use crate::cursor::Position;
@@ -20,12 +19,7 @@ use crate::view;
 
 /// How often a write that lost a race with another request is tried again from a fresh read.
 pub(super) const WRITE_ATTEMPTS: usize = 8;
-
-/// A short random pause before retrying a contended transaction.
-pub(super) async fn back_off(attempt: usize) {
-    let ms = 5 * (attempt as u64 + 1) + rand::random::<u64>() % 20;
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
+pub(super) use super::back_off;
 
 /// The ticket item alone, if the caller may see it: what writes decide on (never the
 /// partition, which grows with every thread). Others' tickets are 404, as missing ones.

@@ -65,9 +65,5 @@ pub async fn list_tickets(
         .collect();
     let next = next.map(|n| app.cursors.seal(&bound, &n));
     let pagination = view::tickets_pagination(query.limit, query.page, next);
-    Ok(view::page(
-        data,
-        pagination,
-        counts?.as_ref().map(view::counts),
-    ))
+    Ok(view::page(data, pagination, counts?))
 }

@@ -7,6 +7,7 @@
 mod attachments;
 #[cfg(feature = "files")]
 mod common;
+mod counts;
 #[cfg(feature = "files")]
 mod create;
 mod escalation;
@@ -23,6 +24,7 @@ mod update;
 
 #[cfg(feature = "files")]
 pub use attachments::{confirm_upload, renew_upload};
+pub use counts::{fold_changes, Counted, Folded};
 #[cfg(feature = "files")]
 pub use create::create_ticket;
 pub use escalation::{escalate_breached, Escalation};
@@ -139,4 +141,10 @@ pub struct Created {
     pub location: String,
     pub etag: Option<u64>,
     pub replayed: bool,
+}
+
+/// A short random pause before retrying a contended transaction.
+pub(crate) async fn back_off(attempt: usize) {
+    let ms = 5 * (attempt as u64 + 1) + rand::random::<u64>() % 20;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }

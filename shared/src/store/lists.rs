@@ -7,7 +7,6 @@ use super::keys::*;
 use super::threads::{estimated_bytes, PAGE_BYTES};
 use super::{decode, key_string, s, sdk_error, Item, Store};
 use crate::cursor::Position;
-use crate::domain::kinds::StatusCounts;
 use crate::domain::sla::first_response_due;
 use crate::domain::{
     Assignee, Category, ListFilters, Priority, Sort, Status, Ticket, Timestamp, UserId,
@@ -176,18 +175,6 @@ impl ListPlan {
             Partitions::One(p) | Partitions::Sharded(p) => p == partition,
             Partitions::Monthly(prefix) => partition.starts_with(prefix.as_str()),
         }
-    }
-}
-
-/// Adds a counter item's per-status numbers to `counts`.
-fn add_counter_item(counts: &mut StatusCounts, item: &Item) {
-    for &status in Status::ALL {
-        let n = item
-            .get(status.as_str())
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0);
-        counts.add(status, n);
     }
 }
 
@@ -491,59 +478,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// Tickets per status: a customer's own counter, or the sum of the global shards.
-    #[tracing::instrument(skip_all)]
-    pub async fn counts(&self, scope: Scope<'_>) -> Result<StatusCounts, ApiError> {
-        let mut counts = StatusCounts::default();
-        if let Scope::Own(client) = scope {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key(PK, s(self.client_counter(client)))
-                .key(SK, s(COUNTS_SK))
-                .send()
-                .await
-                .map_err(|e| sdk_error("counts", e))?;
-            if let Some(item) = out.item {
-                add_counter_item(&mut counts, &item);
-            }
-        } else {
-            for item in self.global_counters().await? {
-                add_counter_item(&mut counts, &item);
-            }
-        }
-        Ok(counts)
-    }
-
-    async fn global_counters(&self) -> Result<Vec<Item>, ApiError> {
-        let keys = (0..self.shards)
-            .map(|shard| {
-                Item::from([
-                    (PK.to_owned(), s(self.global_counter(shard))),
-                    (SK.to_owned(), s(COUNTS_SK)),
-                ])
-            })
-            .collect();
-        self.batch_get(keys, "global counts").await
-    }
-
-    async fn first_month(&self) -> Result<Option<String>, ApiError> {
-        if let Some(m) = self.first_month.get() {
-            return Ok(Some(m.clone()));
-        }
-        let first = self
-            .global_counters()
-            .await?
-            .iter()
-            .filter_map(|i| i.get(FIRST_MONTH).and_then(|v| v.as_s().ok()).cloned())
-            .min();
-        if let Some(m) = &first {
-            let _ = self.first_month.set(m.clone());
-        }
-        Ok(first)
     }
 }
 

@@ -7,8 +7,10 @@
 //!   them, so every index is sparse);
 //! - thread: `TICKET#<id>` / `THREAD#<timestamp>#<threadId>` (oldest first in one Query);
 //! - attachment: `TICKET#<id>` / `ATTACH#<attachmentId>` (read in the same Query);
-//! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`;
-//! - global counters, sharded: `COUNTS#ALL#<n>` / `COUNTS` (also remember the first month);
+//! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`, and global ones, sharded:
+//!   `COUNTS#ALL#<n>` / `COUNTS`, written only by the consumer of the table's stream, each
+//!   batch once (its marker `STREAMBATCH#<first record's eventID>` / `COUNTS`, expired by TTL);
+//! - the first month with a ticket: `META` / `FIRST_MONTH`;
 //! - idempotency records: `IDEMPOTENCY#<digest of caller, operation, key>` / `IDEMPOTENCY`,
 //!   expired by DynamoDB's TTL on `expiresAt`;
 //! - write quotas: `QUOTA#<sub>` / `<yyyy-mm-ddThh:mm>` (`writes` that minute), expired by TTL.
@@ -21,6 +23,7 @@
 //! and the due-soon queues `AWAITING#<shard>` and `ESCALATE#<shard>`.
 
 mod attachments;
+mod counts;
 mod import;
 mod keys;
 mod lists;
@@ -29,6 +32,7 @@ mod schema;
 mod threads;
 mod write;
 
+pub use counts::{ticket_status, CountBatch};
 pub use keys::*;
 pub use lists::{plan_list, ListPlan, Partitions, Scope, QUERY_BUDGET};
 pub use schema::{create_table, schema};
@@ -42,7 +46,7 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::domain::SlaPolicy;
 use crate::error::ApiError;
@@ -128,6 +132,8 @@ pub struct Store {
     policy: SlaPolicy,
     /// The month of the first ticket ever: fixed once there is one, so cached per container.
     first_month: Arc<OnceLock<String>>,
+    /// The latest month this container made sure lists walk down to.
+    month_remembered: Arc<Mutex<Option<String>>>,
 }
 
 impl Store {
@@ -138,6 +144,7 @@ impl Store {
             shards: shards.max(1),
             policy,
             first_month: Arc::new(OnceLock::new()),
+            month_remembered: Arc::new(Mutex::new(None)),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::json;
@@ -18,6 +18,7 @@ pub fn schema() -> serde_json::Value {
         "attributeDefinitions": attribute_names().iter()
             .map(|n| json!({"AttributeName": n, "AttributeType": "S"})).collect::<Vec<_>>(),
         "timeToLiveAttribute": EXPIRES_ATTRIBUTE,
+        "streamViewType": "NEW_AND_OLD_IMAGES",
         "globalSecondaryIndexes": INDEXES.iter().map(|i| json!({
             "IndexName": i.name,
             "KeySchema": [{"AttributeName": i.partition_key, "KeyType": "HASH"},
@@ -39,7 +40,8 @@ fn attribute_names() -> Vec<&'static str> {
     names
 }
 
-/// Creates the table as [`schema`] describes it (local stack and tests; SAM does it in AWS).
+/// Creates the table as [`schema`] describes it, with its stream (the counts' source; local
+/// stack and tests; SAM does it in AWS).
 pub async fn create_table(client: &Client, table: &str) -> Result<(), ApiError> {
     let key = |name: &str, kind: KeyType| {
         KeySchemaElement::builder()
@@ -48,10 +50,16 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), ApiError> 
             .build()
             .map_err(|e| ApiError::internal("key schema", e))
     };
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .map_err(|e| ApiError::internal("stream", e))?;
     let mut req = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(stream)
         .key_schema(key(PK, KeyType::Hash)?)
         .key_schema(key(SK, KeyType::Range)?);
     for name in attribute_names() {

@@ -1,6 +1,5 @@
 //! Writes: every change to a ticket is one value ([`TicketWrite`], around the domain's
-//! [`Change`]) and one transaction, with its threads, attachments, counters and idempotency
-//! record; how a cancelled transaction ended is told apart ([`WriteError`]).
+//! [`Change`]) and one transaction, with its threads, attachments and idempotency record; how a cancelled transaction ended is told apart ([`WriteError`]).
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -180,42 +179,6 @@ pub(crate) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, ApiE
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Moves of the per-status counters, as `(status, delta)`.
-type Deltas = Vec<(Status, i64)>;
-
-/// An `ADD` of counter deltas to one counter item, optionally remembering the first month.
-pub(crate) fn counter_update(
-    table: &str,
-    pk: String,
-    deltas: &Deltas,
-    first_month: Option<&str>,
-) -> Result<TransactWriteItem, ApiError> {
-    let mut names = HashMap::new();
-    let mut values = HashMap::new();
-    let mut adds = Vec::new();
-    for (i, (status, delta)) in deltas.iter().enumerate() {
-        names.insert(format!("#c{i}"), status.as_str().to_owned());
-        values.insert(format!(":c{i}"), n(*delta));
-        adds.push(format!("#c{i} :c{i}"));
-    }
-    let mut expr = format!("ADD {}", adds.join(", "));
-    if let Some(month) = first_month {
-        names.insert("#first".into(), FIRST_MONTH.into());
-        values.insert(":first".into(), s(month));
-        expr.push_str(" SET #first = if_not_exists(#first, :first)");
-    }
-    let update = Update::builder()
-        .table_name(table)
-        .key(PK, s(pk))
-        .key(SK, s(COUNTS_SK))
-        .update_expression(expr)
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
-        .build()
-        .map_err(|e| ApiError::internal("counter update", e))?;
-    Ok(TransactWriteItem::builder().update(update).build())
-}
-
 /// How a conditional multi-item write ended, for the service to decide (retry, 409, 412).
 #[derive(Debug)]
 pub enum WriteError {
@@ -331,28 +294,18 @@ impl Store {
         Err(WriteError::Failed(sdk_error("transact write", err)))
     }
 
-    /// The ticket, its first thread, its attachments and both counters, all or nothing.
+    /// The ticket, its first thread and its attachments, all or nothing. The month it is
+    /// listed under is made known to lists first ([`Store::remember_month`]). The counts
+    /// follow from the table's stream ([`Store::apply_counts`]), off this write's path.
     #[tracing::instrument(skip_all, fields(ticket = %new.ticket.id))]
     pub async fn create(&self, new: &Creation<'_>) -> Result<(), WriteError> {
         let ticket = new.ticket;
-        let deltas = vec![(ticket.status, 1)];
+        self.remember_month(ticket.created_at.month()).await?;
         let mut items = vec![
             put_new(&self.table, ticket_item(ticket, &self.policy)?)?,
             put_new(
                 &self.table,
                 thread_item(&ticket.id, new.first, new.attachments)?,
-            )?,
-            counter_update(
-                &self.table,
-                self.client_counter(&ticket.client),
-                &deltas,
-                None,
-            )?,
-            counter_update(
-                &self.table,
-                self.any_global_counter(),
-                &deltas,
-                Some(ticket.created_at.month()),
             )?,
         ];
         for a in new.attachments {
@@ -378,7 +331,7 @@ impl Store {
     }
 
     /// A change to a ticket in one transaction: the ticket item, its new threads and
-    /// attachments, the counters when the status moves, and the idempotency record.
+    /// attachments, and the idempotency record.
     #[tracing::instrument(skip_all, fields(ticket = %write.change.after.id))]
     pub async fn update(&self, write: &TicketWrite<'_>) -> Result<(), WriteError> {
         let change = write.change;
@@ -392,21 +345,6 @@ impl Store {
         }
         for a in &change.attachments {
             items.push(put_new(&self.table, attachment_item(a)?)?);
-        }
-        if write.expect.status != after.status {
-            let deltas = vec![(write.expect.status, -1), (after.status, 1)];
-            items.push(counter_update(
-                &self.table,
-                self.client_counter(&after.client),
-                &deltas,
-                None,
-            )?);
-            items.push(counter_update(
-                &self.table,
-                self.any_global_counter(),
-                &deltas,
-                None,
-            )?);
         }
         self.transact_idempotent(items, write.idempotency).await
     }

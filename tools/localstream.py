@@ -1,0 +1,145 @@
+"""The table's stream for the local stack: what Lambda's event source mapping does in AWS for
+`count-tickets` (template.yaml's `CountTicketsFunction` `TableStream` event), done against
+moto's DynamoDB Streams and `cargo lambda watch`'s invoke API.
+
+Every shard of the table's latest stream is read from its start (TRIM_HORIZON); records that
+match the event's `FilterCriteria` (read from template.yaml) are delivered in batches of at
+most its `BatchSize`, in order, one batch per shard at a time (ParallelizationFactor 1). A
+batch answered with `batchItemFailures` is delivered again from the first failed sequence
+number, and one that fails as a whole (an error, no answer) again from its start, after a
+pause, as the mapping retries. Started by tools/localproxy.py beside its S3 notifications.
+"""
+
+import json
+import sys
+import threading
+import time
+import urllib.request
+
+POLL_SECONDS = 0.25
+RETRY_SECONDS = 1.0
+
+
+def _call(upstream, target, body):
+    req = urllib.request.Request(
+        upstream + "/", data=json.dumps(body).encode(), method="POST",
+        headers={"x-amz-target": target, "content-type": "application/x-amz-json-1.0",
+                 # moto tells services apart by the credential scope; nothing checks the rest.
+                 "authorization": "AWS4-HMAC-SHA256 Credential=local-stream-bridge/20260101/"
+                                  "us-east-1/dynamodb/aws4_request, SignedHeaders=host, "
+                                  "Signature=local"})
+    with urllib.request.urlopen(req, timeout=30) as res:
+        return json.loads(res.read() or b"{}")
+
+
+def matches(pattern, value):
+    """EventBridge-style content filtering, for the subset a template uses here: nested
+    objects whose leaves are lists of exact values."""
+    if isinstance(pattern, list):
+        return value in pattern
+    if not isinstance(value, dict):
+        return False
+    return all(k in value and matches(p, value[k]) for k, p in pattern.items())
+
+
+def mapping(template_path):
+    """(function, batch size, filter patterns) of the template's DynamoDB stream event."""
+    import localiam  # the template as SAM reads it (its YAML tags)
+    template = localiam.load_template(template_path)
+    for res in template["Resources"].values():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in res["Properties"].get("Events", {}).values():
+            if event["Type"] == "DynamoDB":
+                props = event["Properties"]
+                patterns = [json.loads(f["Pattern"])
+                            for f in props.get("FilterCriteria", {}).get("Filters", [])]
+                binary = res["Metadata"]["BuildProperties"]["Binary"]
+                return binary, props.get("BatchSize", 100), patterns
+    return None
+
+
+class Bridge:
+    def __init__(self, upstream, functions, table, function, batch_size, patterns):
+        self.upstream, self.functions, self.table = upstream, functions, table
+        self.function, self.batch_size, self.patterns = function, batch_size, patterns
+        # Per shard, where the next read starts: ("AFTER_SEQUENCE_NUMBER", the last record
+        # delivered), ("AT_SEQUENCE_NUMBER", a record to deliver again), or none yet (the
+        # start). A fresh iterator is asked for on every poll: moto replaces a table's stream
+        # shard object when it undoes a cancelled transaction, and an old iterator would read
+        # the replaced one for ever.
+        self.position = {}
+        self.stream = None
+
+    def deliver(self, records):
+        """Invokes the function with a batch; the sequence number to deliver again from, if
+        any."""
+        event = {"Records": [{**r, "eventSourceARN": self.stream} for r in records]}
+        url = f"{self.functions}/2015-03-31/functions/{self.function}/invocations"
+        req = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                answer = json.loads(res.read() or b"{}")
+        except (OSError, ValueError) as e:
+            print(f"stream: delivery to {self.function} failed: {e}", file=sys.stderr, flush=True)
+            return records[0]["dynamodb"]["SequenceNumber"]
+        if not isinstance(answer, dict) or "errorType" in answer:
+            print(f"stream: {self.function} failed: {answer}", file=sys.stderr, flush=True)
+            return records[0]["dynamodb"]["SequenceNumber"]
+        failures = answer.get("batchItemFailures") or []
+        return failures[0].get("itemIdentifier") if failures else None
+
+    def shard_iterator(self, shard):
+        body = {"StreamArn": self.stream, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}
+        if shard in self.position:
+            kind, sequence = self.position[shard]
+            body.update(ShardIteratorType=kind, SequenceNumber=sequence)
+        return _call(self.upstream, "DynamoDBStreams_20120810.GetShardIterator",
+                     body)["ShardIterator"]
+
+    def poll(self):
+        table = _call(self.upstream, "DynamoDB_20120810.DescribeTable",
+                      {"TableName": self.table})["Table"]
+        stream = table.get("LatestStreamArn")
+        if not stream:
+            return
+        if stream != self.stream:
+            self.stream, self.position = stream, {}
+        shards = _call(self.upstream, "DynamoDBStreams_20120810.DescribeStream",
+                       {"StreamArn": stream})["StreamDescription"]["Shards"]
+        for shard in shards:
+            sid = shard["ShardId"]
+            out = _call(self.upstream, "DynamoDBStreams_20120810.GetRecords",
+                        {"ShardIterator": self.shard_iterator(sid), "Limit": self.batch_size})
+            read = out.get("Records", [])
+            records = [r for r in read
+                       if not self.patterns or any(matches(p, r) for p in self.patterns)]
+            if records:
+                again = self.deliver(records)
+                if again:
+                    # Delivered again from the failed record on the next poll, after a pause.
+                    self.position[sid] = ("AT_SEQUENCE_NUMBER", again)
+                    time.sleep(RETRY_SECONDS)
+                    continue
+            if read:
+                self.position[sid] = ("AFTER_SEQUENCE_NUMBER",
+                                      read[-1]["dynamodb"]["SequenceNumber"])
+
+    def run(self):
+        while True:
+            try:
+                self.poll()
+            except Exception as e:  # the table may not exist yet; moto may be restarting
+                print(f"stream: {e}", file=sys.stderr, flush=True)
+                time.sleep(RETRY_SECONDS)
+            time.sleep(POLL_SECONDS)
+
+
+def start(upstream, functions, table, template_path):
+    found = mapping(template_path)
+    if not found or not table:
+        return None
+    bridge = Bridge(upstream, functions, table, *found)
+    threading.Thread(target=bridge.run, daemon=True).start()
+    return bridge
