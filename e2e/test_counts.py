@@ -3,8 +3,11 @@ through the proxy's stream bridge, tools/localstream.py), and concurrent status 
 settle to exactly what a recount of the tickets says, with `countsAsOf`."""
 
 import datetime
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import requests
 
 from conftest import STATUSES, TIMESTAMP, counts_of, settled_own_counts
 
@@ -41,3 +44,16 @@ def test_counts_of_a_customer_without_tickets_are_zero_as_of_nothing(bob):
     body = counts_of(bob)
     assert body["counts"] == {s: 0 for s in STATUSES}
     assert body["countsAsOf"] is None
+
+
+def test_a_failed_batch_is_delivered_again_and_counted_once(bob, faults):
+    # The consumer's next transaction fails every attempt the SDK makes (three): it reports
+    # the batch's first change as failed, and the stream delivers the batch again.
+    faults(fail={"TransactWriteItems": {"error": "InternalServerError", "times": 3,
+                                        "function": "count-tickets"}})
+    for i in range(3):
+        bob.create(title=f"counted once {i}")
+    body = settled_own_counts(bob)
+    assert body["counts"]["open"] == 3
+    left = requests.get(os.environ["FAULT_PROXY_URL"] + "/__faults", timeout=5).json()
+    assert left["fail"]["TransactWriteItems"]["times"] == 0, "the consumer met the failures"

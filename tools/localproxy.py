@@ -21,8 +21,9 @@
 
 Control (only from this machine): `POST /__faults` with
 `{"delayMs": {"TransactWriteItems": 500}, "fail": {"Query": "InternalServerError"}}`; `{}` clears.
-A failure is an error type, or `{"error": type, "times": n, "reason": code}` to fail only the
-next n calls (all without `times`). It is answered here as DynamoDB would (`InternalServerError`
+A failure is an error type, or `{"error": type, "times": n, "reason": code, "function": name}`
+to fail only the next n calls (all without `times`), of that function only (any without
+`function`); `GET /__faults` shows what is left. It is answered here as DynamoDB would (`InternalServerError`
 with 500; `TransactionCanceledException` with the cancellation reason `reason`, by default
 `TransactionConflict`; any other type, such as
 `ProvisionedThroughputExceededException`, with 400), without reaching moto; the type `drop`
@@ -153,6 +154,10 @@ class Proxy(BaseHTTPRequestHandler):
 
     def _control(self, body):
         global FAULTS
+        if self.command == "GET":
+            with LOCK:
+                data = json.dumps(FAULTS).encode()
+            return self._answer(200, "application/json", data)
         with LOCK:
             FAULTS = json.loads(body or b"{}")
             FAULTS.setdefault("delayMs", {})
@@ -279,6 +284,10 @@ class Proxy(BaseHTTPRequestHandler):
             delay = FAULTS["delayMs"].get(target, 0)
             failure = FAULTS["fail"].get(target)
             reason = "TransactionConflict"
+            if isinstance(failure, dict) and failure.get("function") not in (
+                    None, localiam.identity(self.headers, urllib.parse.parse_qs(
+                        urllib.parse.urlsplit(self.path).query))):
+                failure = None  # meant for another function's requests
             if isinstance(failure, dict):
                 reason = failure.get("reason", reason)
                 if failure.get("times", 1) > 0:
