@@ -21,7 +21,7 @@ import requests
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # INDEX_SHARDS of shared/src/store/keys.rs (e2e/test_capacity_model.py checks the mix's).
-INDEX_SHARDS = 8
+INDEX_SHARDS = 10
 COMMITTED = ROOT / "capacity" / "profile.json"
 RECORDED = ROOT / "target" / "capacity" / "profile.json"
 # A description of typical length (support tickets run to a few paragraphs).

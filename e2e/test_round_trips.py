@@ -58,7 +58,7 @@ def test_round_trips_per_endpoint(alice, agent):
     assert counted(lambda: agent.status(tid, "pending"), "update-status") == change
     assert counted(lambda: agent.call("PATCH", f"/{tid}", {"priority": "high"}),
                    "update-ticket") == change
-    # Agents' lists by a shared key read its eight write shards (docs/data-model.md) in one
+    # Agents' lists by a shared key read its ten write shards (docs/data-model.md) in one
     # round of Queries side by side, and walk month buckets down to the first month, which
     # each function instance reads once (META / FIRST_MONTH, not counted here) and keeps.
     seen = counted(lambda: agent.call("GET", params={"status": "pending"}), "list-tickets")

@@ -76,7 +76,8 @@ start_moto() {
     log "using the emulator already answering on port $port"
     return 0
   fi
-  start_bg "$logfile" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+  # moto_server with its transaction backups taken once per table (tools/moto_server.py).
+  start_bg "$logfile" "$VENV/bin/python" "$ROOT/tools/moto_server.py" -H 127.0.0.1 -p "$port"
   wait_for "$AWS_ENDPOINT_URL/moto-api/" 60 "$LAST_PID"
   log "moto on $AWS_ENDPOINT_URL (pid $LAST_PID)"
 }

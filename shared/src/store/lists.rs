@@ -13,8 +13,12 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 
-/// DynamoDB requests one page of a list or of threads may make.
+/// DynamoDB requests one page of a list or of threads may make (for a list of sharded keys:
+/// rounds of Queries, one per shard side by side, [`SHARDED_ROUNDS`]).
 pub const QUERY_BUDGET: usize = 5;
+/// Rounds of Queries a page of a list of sharded, month-bucketed keys may make: a page deep
+/// into a walk (`page=N`) crosses months, each at least one round (an empty one too).
+pub const SHARDED_ROUNDS: usize = 8;
 /// Items a filtered list reads per Query (ticket items are about 1–2 KB, so well within
 /// DynamoDB's 1 MB a page), and the most an unfiltered one asks for.
 const FILTERED_READ: usize = 500;
@@ -147,6 +151,14 @@ impl ListPlan {
         }
     }
 
+    /// Rounds of Queries a page may make.
+    fn rounds(&self) -> usize {
+        match self.partitions {
+            Partitions::One(_) => QUERY_BUDGET,
+            Partitions::Sharded(_) | Partitions::Monthly(_) => SHARDED_ROUNDS,
+        }
+    }
+
     /// The stored key of one shard of a partition.
     fn shard_partition(&self, partition: &str, shard: usize) -> String {
         match self.partitions {
@@ -255,7 +267,7 @@ impl Store {
     /// before saying there are more). The shards of a partition are read side by side and
     /// merged in the index's order: a ticket is passed on only while every shard that may
     /// still hold an earlier one has its next ticket in hand. At most [`QUERY_BUDGET`] rounds
-    /// of Queries: when a sparse filter uses them up, the page comes back short, and the
+    /// of Queries ([`SHARDED_ROUNDS`] on sharded keys): when a sparse filter uses them up, the page comes back short, and the
     /// position says where each shard's reading stopped.
     #[tracing::instrument(skip_all, fields(index = plan.index.name))]
     pub async fn list(
@@ -332,7 +344,7 @@ impl Store {
                         None => break 'partitions,
                     }
                 }
-                if rounds == QUERY_BUDGET {
+                if rounds == plan.rounds() {
                     // Out of budget: go on from where each shard's reading stopped.
                     let at = Position {
                         partition,

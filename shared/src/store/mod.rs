@@ -33,6 +33,7 @@ mod threads;
 mod write;
 
 pub use counts::{ticket_status, CountBatch};
+pub use import::Rekeyed;
 pub use keys::*;
 pub use lists::{plan_list, ListPlan, Partitions, Scope, QUERY_BUDGET};
 pub use schema::{create_table, schema};
@@ -146,6 +147,11 @@ impl Store {
             first_month: Arc::new(OnceLock::new()),
             month_remembered: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The table's name (maintenance tools and tests).
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     pub(crate) fn client_counter(&self, sub: &str) -> String {

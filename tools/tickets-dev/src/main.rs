@@ -12,7 +12,10 @@
 //!   for tests of large tables (descriptions of that many worst-case characters);
 //! - `tickets-dev seed-threads <ticket-id> <count> <characters>`: `count` public threads of
 //!   that many characters each (the worst case for answer sizes: quotes and 4-byte emoji)
-//!   added straight to a ticket, with its thread counts.
+//!   added straight to a ticket, with its thread counts;
+//! - `tickets-dev rekey`: every ticket of `$TABLE_NAME` given the index keys the current key
+//!   design derives (after a deploy that changed it, such as the index write shards); also
+//!   against AWS, with its credentials and no `AWS_ENDPOINT_URL`.
 
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
@@ -31,6 +34,7 @@ async fn main() -> ExitCode {
         Some("presign") => presign(&args[1..]).await,
         Some("seed-tickets") => seed_tickets(&args[1..]).await,
         Some("seed-threads") => seed_threads(&args[1..]).await,
+        Some("rekey") => rekey().await,
         Some("schema") => {
             println!("{:#}", store::schema());
             Ok(())
@@ -38,7 +42,7 @@ async fn main() -> ExitCode {
         _ => Err(
             "usage: tickets-dev create-table | create-bucket | token <sub> [customer|agent] \
              [ttl-seconds] | schema | presign ... | seed-tickets <client> <count> | \
-             seed-threads <ticket-id> <count> <characters>"
+             seed-threads <ticket-id> <count> <characters> | rekey"
                 .into(),
         ),
     };
@@ -232,6 +236,22 @@ async fn seed_tickets(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| format!("{e:?}"))?;
     println!("{}", tickets.len());
+    Ok(())
+}
+
+async fn rekey() -> Result<(), String> {
+    let report = store().await?.rekey().await.map_err(|e| format!("{e:?}"))?;
+    println!(
+        "{} tickets, {} re-keyed, {} changed meanwhile{}",
+        report.tickets,
+        report.rewritten,
+        report.changed,
+        if report.changed > 0 {
+            ": run it again"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 
