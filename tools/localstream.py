@@ -4,7 +4,7 @@ moto's DynamoDB Streams and `cargo lambda watch`'s invoke API.
 
 Every shard of the table's latest stream is read from its start (TRIM_HORIZON); records that
 match the event's `FilterCriteria` (read from template.yaml) are delivered in batches of at
-most its `BatchSize`, in order, one batch per shard at a time (ParallelizationFactor 1). A
+most its `BatchSize`, gathered for up to its `MaximumBatchingWindowInSeconds`, in order, one batch per shard at a time (ParallelizationFactor 1). A
 batch answered with `batchItemFailures` is delivered again from the first failed sequence
 number, and one that fails as a whole (an error, no answer) again from its start, after a
 pause, as the mapping retries. Started by tools/localproxy.py beside its S3 notifications.
@@ -43,7 +43,8 @@ def matches(pattern, value):
 
 
 def mapping(template_path):
-    """(function, batch size, filter patterns) of the template's DynamoDB stream event."""
+    """(function, batch size, batching window, filter patterns) of the template's DynamoDB
+    stream event."""
     import localiam  # the template as SAM reads it (its YAML tags)
     template = localiam.load_template(template_path)
     for res in template["Resources"].values():
@@ -55,14 +56,16 @@ def mapping(template_path):
                 patterns = [json.loads(f["Pattern"])
                             for f in props.get("FilterCriteria", {}).get("Filters", [])]
                 binary = res["Metadata"]["BuildProperties"]["Binary"]
-                return binary, props.get("BatchSize", 100), patterns
+                window = props.get("MaximumBatchingWindowInSeconds", 0)
+                return binary, props.get("BatchSize", 100), window, patterns
     return None
 
 
 class Bridge:
-    def __init__(self, upstream, functions, table, function, batch_size, patterns):
+    def __init__(self, upstream, functions, table, function, batch_size, window, patterns):
         self.upstream, self.functions, self.table = upstream, functions, table
         self.function, self.batch_size, self.patterns = function, batch_size, patterns
+        self.window = window
         # Per shard, where the next read starts: ("AFTER_SEQUENCE_NUMBER", the last record
         # delivered), ("AT_SEQUENCE_NUMBER", a record to deliver again), or none yet (the
         # start). A fresh iterator is asked for on every poll: moto replaces a table's stream
@@ -116,6 +119,10 @@ class Bridge:
             records = [r for r in read
                        if not self.patterns or any(matches(p, r) for p in self.patterns)]
             if records:
+                # A batch waits for more up to the batching window, unless it is full.
+                oldest = records[0]["dynamodb"].get("ApproximateCreationDateTime", 0)
+                if len(records) < self.batch_size and time.time() - oldest < self.window:
+                    continue
                 again = self.deliver(records)
                 if again:
                     # Delivered again from the failed record on the next poll, after a pause.
