@@ -150,16 +150,17 @@ def settled_own_counts(client, **params):
     return body
 
 
-def settled_global_counts(agent):
-    """The agents' counts once they stopped moving (earlier tests' writes folded)."""
-    last = {}
-
-    def read():
-        body = counts_of(agent)
-        previous, last["counts"] = last.get("counts"), body["counts"]
-        return body["counts"], previous
-
-    (counts, _), _ = settle(read, lambda v: v[0] == v[1], seconds=5)
+def settled_global_counts(agent, quiet_seconds=2.0):
+    """The agents' counts once they stopped moving for longer than the stream's batching
+    window (1 s): earlier tests' writes folded."""
+    started = last_change = time.monotonic()
+    counts = counts_of(agent)["counts"]
+    while time.monotonic() - last_change < quiet_seconds:
+        assert time.monotonic() - started < COUNTS_SETTLE_SECONDS, "counts never settled"
+        time.sleep(0.25)
+        now = counts_of(agent)["counts"]
+        if now != counts:
+            counts, last_change = now, time.monotonic()
     return counts
 
 

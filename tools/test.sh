@@ -81,7 +81,7 @@ if [ -n "${TESTS:-}" ]; then
   pytest -q $TESTS
   exit 0
 fi
-pytest -q e2e
+pytest -q --durations=12 e2e
 
 log "the smoke suite (make smoke) against the local API"
 TOKEN=$(target/debug/tickets-dev token smoke-customer customer) \
