@@ -200,7 +200,7 @@ def test_the_profile_is_what_the_functions_send(alice, agent, api_url):
     # The stream's consumer: one delivery of as many new tickets of as many customers as the
     # template's BatchSize, invoked as the event source mapping does, once the bridge has
     # folded everything above (its deliveries would mix in).
-    time.sleep(3)
+    time.sleep(2)
     batch = int(TEMPLATE_BATCH_SIZE.search((ROOT / "template.yaml").read_text()).group(1))
     rec.record("count", f"a delivery of {batch} new tickets of {batch} customers", "system",
                "count-tickets", lambda: invoke(api_url, "count-tickets", new_tickets(batch)),

@@ -61,8 +61,11 @@ def test_round_trips_per_endpoint(alice, agent):
     # Agents' lists by a shared key read its ten write shards (docs/data-model.md) in one
     # round of Queries side by side, and walk month buckets down to the first month, which
     # each function instance reads once (META / FIRST_MONTH, not counted here) and keeps.
+    # A shard whose first read runs out before the page is decided is read again (a second
+    # round for that shard alone, rare at scale).
     seen = counted(lambda: agent.call("GET", params={"status": "pending"}), "list-tickets")
-    assert seen == {"dynamodb:Query": INDEX_SHARDS}, seen
+    assert set(seen) == {"dynamodb:Query"}, seen
+    assert INDEX_SHARDS <= seen["dynamodb:Query"] < 2 * INDEX_SHARDS, seen
     seen = counted(lambda: agent.call("GET", params={"client": alice.sub, "countByStatus": "true"}),
                    "list-tickets")
     assert seen == {"dynamodb:Query": 1, "dynamodb:BatchGetItem": 1}, "the counts of all shards"

@@ -104,10 +104,10 @@ async fn escalation_raises_exactly_the_breached_tickets_once() {
 }
 
 #[tokio::test]
-async fn one_run_escalates_120_breached_tickets_side_by_side() {
+async fn one_run_escalates_100_breached_tickets_side_by_side() {
     let app = common::app("escalation-batch-test").await;
     let mut late = Vec::new();
-    for _ in 0..120 {
+    for _ in 0..100 {
         late.push(prepare(&app, Priority::Low, 30, false).await.id);
     }
     late.sort();
@@ -116,9 +116,9 @@ async fn one_run_escalates_120_breached_tickets_side_by_side() {
         .await
         .unwrap();
     let escalated: Vec<TicketId> = serde_json::from_value(report["escalated"].clone()).unwrap();
-    // Measured, not asserted on time (shared machines): how long one run of 120 took.
-    println!("120 escalations in one run: {:?}", started.elapsed());
-    assert_eq!(report["breached"], 120);
+    // Measured, not asserted on time (shared machines): how long one run of 100 took.
+    println!("100 escalations in one run: {:?}", started.elapsed());
+    assert_eq!(report["breached"], 100);
     assert_eq!(escalated, late, "all of them, in one run");
     for id in late {
         let t = app.store.ticket(&id).await.unwrap().unwrap();
