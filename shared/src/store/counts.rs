@@ -58,16 +58,17 @@ pub fn ticket_status(
     image: &serde_dynamo::Item,
 ) -> Option<(UserId, Status)> {
     #[derive(serde::Deserialize)]
+    struct Key {
+        #[serde(rename = "SK")]
+        sort: String,
+    }
+    #[derive(serde::Deserialize)]
     struct Counted {
         client: UserId,
         status: Status,
     }
-    let is_ticket = serde_dynamo::from_item::<_, HashMap<String, serde_json::Value>>(keys.clone())
-        .ok()?
-        .get(SK)
-        .and_then(|v| v.as_str())
-        == Some(TICKET_SK);
-    if !is_ticket || image.is_empty() {
+    let key: Key = serde_dynamo::from_item(keys.clone()).ok()?;
+    if key.sort != TICKET_SK || image.is_empty() {
         return None;
     }
     let c: Counted = serde_dynamo::from_item(image.clone()).ok()?;
