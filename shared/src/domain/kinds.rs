@@ -142,3 +142,19 @@ mod tests {
         assert_eq!(Priority::Urgent.raised(), None);
     }
 }
+
+wire_enum!(
+    /// The event catalogue (docs/events.md, `events/schemas/`): what a committed change is
+    /// announced as. Version 1 of the catalogue.
+    EventKind {
+        TicketCreated => "ticket.created",
+        ThreadAdded => "thread.added",
+        StatusChanged => "ticket.status_changed",
+        Assigned => "ticket.assigned",
+        Unassigned => "ticket.unassigned",
+        PriorityChanged => "ticket.priority_changed",
+        Updated => "ticket.updated",
+        AttachmentUploaded => "attachment.uploaded",
+        AttachmentRejected => "attachment.rejected",
+    }
+);

@@ -4,6 +4,7 @@
 pub mod caller;
 pub mod commands;
 pub mod counts;
+pub mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod ids;
@@ -19,7 +20,7 @@ pub use commands::{
     AddThread, Assignee, ChangeStatus, ListFilters, Sort, ThreadOrder, UpdateTicket,
 };
 pub use ids::{AttachmentId, ThreadId, TicketId, Timestamp, UserId};
-pub use kinds::{names, AttachmentStatus, Category, Priority, Status, ThreadType};
+pub use kinds::{names, AttachmentStatus, Category, EventKind, Priority, Status, ThreadType};
 pub use refusal::Refusal;
 pub use rules::{Change, ThreadCounts};
 pub use sla::SlaPolicy;

@@ -47,7 +47,11 @@ pub const UPDATE_FIELDS: &[Field] = &[
     Field::Tags,
     Field::Title,
     Field::UpdatedAt,
+    Field::ChangedBy,
 ];
+
+/// The ticket fields a reply or note writes.
+pub const THREAD_FIELDS: &[Field] = &[Field::UpdatedAt, Field::ChangedBy];
 
 /// The kind of thread a caller writes.
 pub fn thread_kind(caller: &Caller) -> ThreadType {
@@ -102,7 +106,13 @@ pub struct Change {
 }
 
 impl Change {
-    fn new(after: Ticket, fields: &[Field], threads: Vec<Thread>) -> Self {
+    /// `by` made the change: the ticket records it as its last actor.
+    fn new(mut after: Ticket, fields: &[Field], threads: Vec<Thread>, by: &UserId) -> Self {
+        after.changed_by = Some(by.clone());
+        debug_assert!(
+            fields.contains(&Field::ChangedBy),
+            "every change names its actor"
+        );
         Change {
             after,
             fields: fields.to_vec(),
@@ -161,7 +171,7 @@ pub fn plan_thread(
         .collect();
     let mut after = ticket.clone();
     after.updated_at = at.clone();
-    let mut change = Change::new(after, &[Field::UpdatedAt], vec![thread]);
+    let mut change = Change::new(after, THREAD_FIELDS, vec![thread], &caller.sub);
     if !caller.is_agent() && reopens_on_customer_reply(ticket.status) {
         change.after.apply_status(Status::Open, None, at);
         change.fields = STATUS_FIELDS.to_vec();
@@ -205,7 +215,12 @@ pub fn plan_status(
         .collect();
     let message = status_message(from, to, after.resolution.as_deref());
     threads.push(Thread::system(&caller.sub, message, at));
-    Ok(Some(Change::new(after, STATUS_FIELDS, threads)))
+    Ok(Some(Change::new(
+        after,
+        STATUS_FIELDS,
+        threads,
+        &caller.sub,
+    )))
 }
 
 /// An agent's update of assignment, priority, category, tags or title, with system threads
@@ -250,7 +265,12 @@ pub fn plan_update(
         return Ok(None);
     }
     after.updated_at = at.clone();
-    Ok(Some(Change::new(after, UPDATE_FIELDS, threads)))
+    Ok(Some(Change::new(
+        after,
+        UPDATE_FIELDS,
+        threads,
+        &caller.sub,
+    )))
 }
 
 /// The automatic escalation of a ticket whose first response was due before `now` and has
@@ -274,8 +294,14 @@ pub fn plan_escalation(ticket: &Ticket, policy: &SlaPolicy, now: DateTime<Utc>) 
     let note = Thread::system(&UserId::system(), message, &at);
     Some(Change::new(
         after,
-        &[Field::Priority, Field::EscalatedAt, Field::UpdatedAt],
+        &[
+            Field::Priority,
+            Field::EscalatedAt,
+            Field::UpdatedAt,
+            Field::ChangedBy,
+        ],
         vec![note],
+        &UserId::system(),
     ))
 }
 
@@ -333,7 +359,7 @@ mod tests {
             let plan = plan_thread(&ticket(status), &alice(), &reply(false), &at(AT)).unwrap();
             assert_eq!(plan.threads.len(), 1);
             assert_eq!(plan.after.status, status);
-            assert_eq!(plan.fields, [Field::UpdatedAt]);
+            assert_eq!(plan.fields, THREAD_FIELDS);
         }
         let plan = plan_thread(&ticket(Status::Pending), &agent(), &reply(false), &at(AT)).unwrap();
         assert_eq!(plan.threads.len(), 1, "agents' replies do not reopen");

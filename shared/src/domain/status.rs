@@ -76,6 +76,7 @@ pub const STATUS_FIELDS: &[Field] = &[
     Field::Resolution,
     Field::SlaPausedSeconds,
     Field::SlaPausedSince,
+    Field::ChangedBy,
 ];
 
 impl Ticket {

@@ -162,6 +162,10 @@ pub struct Ticket {
     /// When the automatic escalation raised the priority (once per ticket).
     #[serde(default)]
     pub escalated_at: Option<Timestamp>,
+    /// Who made the last change (`system` for the service's own): what its events name as
+    /// their actor. Tickets written before it was kept have none.
+    #[serde(default)]
+    pub changed_by: Option<UserId>,
 }
 
 impl Ticket {
@@ -174,7 +178,7 @@ impl Ticket {
             status: Status::Open,
             priority: input.priority,
             category: input.category,
-            client,
+            client: client.clone(),
             assigned_to: None,
             tags: input.tags,
             resolution: None,
@@ -190,6 +194,7 @@ impl Ticket {
             sla_paused_seconds: 0,
             sla_paused_since: None,
             escalated_at: None,
+            changed_by: Some(client),
         }
     }
 
@@ -225,6 +230,7 @@ pub enum Field {
     SlaPausedSeconds,
     SlaPausedSince,
     EscalatedAt,
+    ChangedBy,
 }
 
 impl Field {
@@ -244,6 +250,7 @@ impl Field {
             Field::SlaPausedSeconds => "slaPausedSeconds",
             Field::SlaPausedSince => "slaPausedSince",
             Field::EscalatedAt => "escalatedAt",
+            Field::ChangedBy => "changedBy",
         }
     }
 }
@@ -274,6 +281,7 @@ mod tests {
             Field::SlaPausedSeconds,
             Field::SlaPausedSince,
             Field::EscalatedAt,
+            Field::ChangedBy,
         ] {
             assert!(object.contains_key(f.attribute()), "{f:?}");
         }

@@ -44,6 +44,7 @@ pub async fn create_ticket(
     let decls = std::mem::take(&mut input.attachments);
     let mut ticket = Ticket::open(input, client, &at);
     ticket.attachment_bytes = bytes;
+    ticket.changed_by = Some(caller.sub.clone());
     let attachments: Vec<Attachment> = decls
         .into_iter()
         .map(|d| Attachment::new(&ticket.id, &first, d))

@@ -229,7 +229,8 @@ pub(crate) fn derived_keys(field: Field) -> &'static [&'static str] {
         | Field::ResolvedAt
         | Field::ClosedAt
         | Field::SlaPausedSeconds
-        | Field::SlaPausedSince => &[],
+        | Field::SlaPausedSince
+        | Field::ChangedBy => &[],
     }
 }
 
@@ -286,6 +287,13 @@ pub(crate) fn attachment_ids(item: &Item) -> Vec<AttachmentId> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// The ticket's attribute naming the threads its last change added (their sort keys).
+pub(crate) const LAST_THREADS: &str = "lastThreads";
+
+pub(crate) fn last_threads(threads: &[Thread]) -> AttributeValue {
+    AttributeValue::L(threads.iter().map(|t| s(thread_sk(t))).collect())
 }
 
 pub(crate) fn attachment_sk(id: &str) -> String {

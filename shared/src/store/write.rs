@@ -137,6 +137,11 @@ impl<'a> TicketWrite<'a> {
             values.insert(":maxtc".into(), n(i64::from(max)));
             condition.push_str(" AND #tc < :maxtc");
         }
+        // The threads this change adds, by key: the stream's record of this write names them,
+        // so its events can carry them (service::events).
+        names.insert("#lt".into(), LAST_THREADS.into());
+        values.insert(":lt".into(), last_threads(&change.threads));
+        sets.push("#lt = :lt".into());
         let mut adds = vec!["#tc :tc", "#ptc :ptc", "#v :one"];
         if change.attachment_bytes > 0 {
             let room = TICKET_ATTACHMENT_BYTES_MAX.saturating_sub(change.attachment_bytes);
@@ -301,8 +306,13 @@ impl Store {
     pub async fn create(&self, new: &Creation<'_>) -> Result<(), WriteError> {
         let ticket = new.ticket;
         self.remember_month(ticket.created_at.month()).await?;
+        let mut item = ticket_item(ticket, &self.policy)?;
+        item.insert(
+            LAST_THREADS.into(),
+            last_threads(std::slice::from_ref(new.first)),
+        );
         let mut items = vec![
-            put_new(&self.table, ticket_item(ticket, &self.policy)?)?,
+            put_new(&self.table, item)?,
             put_new(
                 &self.table,
                 thread_item(&ticket.id, new.first, new.attachments)?,
