@@ -1,6 +1,7 @@
 //! Settings from the environment, read once at cold start.
 
 use crate::domain::sla::{SlaPolicy, Targets};
+use crate::domain::webhooks::{RetrySchedule, UrlPolicy};
 use crate::domain::Priority;
 
 /// The claim that lists the caller's groups, unless `GROUPS_CLAIM` names another (an external
@@ -65,6 +66,18 @@ pub struct Config {
     /// Path-style S3 addresses (`S3_FORCE_PATH_STYLE=true`), for local emulators.
     pub s3_path_style: bool,
     pub sla: SlaPolicy,
+    /// Events and webhooks (docs/events.md): the bus the table's changes are published on,
+    /// the queues deliveries go through, the retry schedule, and where receivers may be.
+    pub webhooks: WebhookSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub event_bus: Option<String>,
+    pub delivery_queue: Option<String>,
+    pub dead_letter_queue: Option<String>,
+    pub retries: RetrySchedule,
+    pub urls: UrlPolicy,
 }
 
 impl Config {
@@ -127,7 +140,30 @@ impl Config {
             Some(other) => return Err(ConfigError::Invalid("S3_FORCE_PATH_STYLE", other.into())),
         };
         let sla = sla_policy(&get)?;
+        let set = |k: &str| get(k).filter(|v| !v.is_empty());
+        let retries = match set("WEBHOOK_RETRY_SECONDS") {
+            None => RetrySchedule::standard(),
+            Some(raw) => RetrySchedule::parse(&raw)
+                .map_err(|e| ConfigError::Invalid("WEBHOOK_RETRY_SECONDS", e))?,
+        };
+        // Local development and tests only: receivers on 127.0.0.1 over plain http. The
+        // template never sets it.
+        let allow_loopback = match set("WEBHOOK_ALLOW_LOOPBACK").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid("WEBHOOK_ALLOW_LOOPBACK", other.into()))
+            }
+        };
+        let webhooks = WebhookSettings {
+            event_bus: set("EVENT_BUS_NAME"),
+            delivery_queue: set("WEBHOOK_DELIVERY_QUEUE_URL"),
+            dead_letter_queue: set("WEBHOOK_DEAD_LETTER_QUEUE_URL"),
+            retries,
+            urls: UrlPolicy { allow_loopback },
+        };
         Ok(Config {
+            webhooks,
             sla,
             table_name,
             auth,

@@ -12,7 +12,8 @@
 //!                                decision is made here
 //! 2  input/ view.rs store/       request JSON -> commands; domain -> the contract's JSON;
 //!    files.rs cursor.rs          DynamoDB (never sees a caller); S3; list cursors;
-//!    idempotency.rs config.rs    Idempotency-Key records; environment -> settings
+//!    idempotency.rs config.rs    Idempotency-Key records; environment -> settings;
+//!    outbound.rs                 EventBridge, SQS and webhook HTTP (feature `events`)
 //! 1  error.rs                    ApiError: what callers branch on, and its status code
 //! 0  domain/                     tickets, threads, attachments, callers, ids, the rules and
 //!                                the service levels: pure (no AWS, no HTTP, no JSON values)
@@ -32,6 +33,8 @@ pub mod cursor;
 pub mod files;
 pub mod idempotency;
 pub mod input;
+#[cfg(feature = "events")]
+pub mod outbound;
 pub mod store;
 pub mod view;
 

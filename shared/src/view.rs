@@ -5,8 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::domain::events::{Event, Happened, CATALOGUE_VERSION};
 use crate::domain::kinds::StatusCounts;
 use crate::domain::sla::{self, Clocks, SlaPolicy};
+use crate::domain::webhooks::Subscription;
 use crate::domain::{
     Attachment, AttachmentStatus, Caller, Thread, ThreadOrder, Ticket, Timestamp, Upload,
 };
@@ -156,6 +158,99 @@ pub fn page(
         out.insert("countsAsOf".into(), json!(as_of));
     }
     out
+}
+
+/// An event as the bus and webhooks carry it (the catalogue, docs/events.md; its JSON Schemas
+/// are in `events/schemas/`).
+pub fn event(e: &Event) -> Value {
+    let data = match &e.happened {
+        Happened::Created(t) => json!({"ticket": {
+            "_id": t.id,
+            "title": t.title,
+            "description": t.description,
+            "status": t.status,
+            "priority": t.priority,
+            "category": t.category,
+            "client": t.client,
+            "assignedTo": t.assigned_to,
+            "tags": t.tags,
+            "createdAt": t.created_at,
+            "version": t.version,
+        }}),
+        Happened::ThreadAdded(t) => json!({"thread": {
+            "_id": t.id,
+            "author": t.author,
+            "message": t.message,
+            "timestamp": t.timestamp,
+            "type": t.kind,
+            "internal": t.internal,
+        }}),
+        Happened::StatusChanged {
+            from,
+            to,
+            resolution,
+        } => json!({"from": from, "to": to, "resolution": resolution}),
+        Happened::Assigned { to, from } => json!({"assignedTo": to, "previousAssignee": from}),
+        Happened::Unassigned { from } => json!({"previousAssignee": from}),
+        Happened::PriorityChanged { from, to, cause } => {
+            json!({"from": from, "to": to, "cause": cause.as_str()})
+        }
+        Happened::Updated {
+            category,
+            tags,
+            title,
+        } => {
+            let mut changes = Map::new();
+            if let Some(m) = category {
+                changes.insert("category".into(), json!({"from": m.from, "to": m.to}));
+            }
+            if let Some(m) = tags {
+                changes.insert("tags".into(), json!({"from": m.from, "to": m.to}));
+            }
+            if let Some(m) = title {
+                changes.insert("title".into(), json!({"from": m.from, "to": m.to}));
+            }
+            json!({ "changes": changes })
+        }
+        Happened::AttachmentUploaded(a) | Happened::AttachmentRejected(a) => {
+            json!({"attachment": {
+                "_id": a.id,
+                "threadId": a.thread_id,
+                "filename": a.filename,
+                "size": a.size,
+                "type": a.content_type,
+                "status": a.status,
+                "internal": a.internal,
+            }})
+        }
+    };
+    json!({
+        "id": e.id(),
+        "type": e.kind(),
+        "catalogueVersion": CATALOGUE_VERSION,
+        "timestamp": e.time,
+        "ticketId": e.ticket_id,
+        "ticketVersion": e.ticket_version,
+        "actor": e.actor,
+        "internal": e.internal(),
+        "data": data,
+    })
+}
+
+/// A webhook subscription; its secret only in the answer that made it.
+pub fn webhook(w: &Subscription, with_secret: bool) -> Value {
+    let mut v = json!({
+        "_id": w.id,
+        "url": w.url,
+        "events": w.events,
+        "includeInternal": w.include_internal,
+        "createdBy": w.created_by,
+        "createdAt": w.created_at,
+    });
+    if with_secret {
+        v["secret"] = w.secret.clone().into();
+    }
+    v
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "domain" => 0,
         "error" => 1,
-        "config" | "cursor" | "files" | "idempotency" | "input" | "store" | "view" => 2,
+        "config" | "cursor" | "files" | "idempotency" | "input" | "outbound" | "store" | "view" => {
+            2
+        }
         "service" => 3,
         "http" | "event" | "logging" => 4,
         "lib" => 5,
@@ -23,6 +25,9 @@ const CONFINED: &[(&str, &[&str])] = &[
     ("lambda_runtime", &["event", "logging"]),
     ("aws_lambda_events", &["event", "http"]),
     ("aws_sdk_s3", &["files"]),
+    ("aws_sdk_eventbridge", &["outbound"]),
+    ("aws_sdk_sqs", &["outbound"]),
+    ("hyper", &["outbound"]),
     ("jsonwebtoken", &["http"]),
 ];
 

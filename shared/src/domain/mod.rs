@@ -14,6 +14,7 @@ pub mod rules;
 pub mod sla;
 pub mod status;
 pub mod ticket;
+pub mod webhooks;
 
 pub use caller::{Caller, Role};
 pub use commands::{

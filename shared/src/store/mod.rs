@@ -24,15 +24,18 @@
 
 mod attachments;
 mod counts;
+mod events;
 mod import;
 mod keys;
 mod lists;
 mod quota;
 mod schema;
 mod threads;
+mod webhooks;
 mod write;
 
 pub use counts::{ticket_status, CountBatch};
+pub use events::{written, Written};
 pub use import::Rekeyed;
 pub use keys::*;
 pub use lists::{plan_list, ListPlan, Partitions, Scope, QUERY_BUDGET};
@@ -40,6 +43,7 @@ pub use schema::{create_table, schema};
 pub use threads::{
     ThreadPage, ThreadQuery, TicketRecord, PAGE_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX,
 };
+pub use webhooks::{ATTEMPTS_SHOWN, DELIVERY_DAYS, LEASE_SECONDS};
 pub use write::{Creation, Expect, TicketWrite, WriteError};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

@@ -1,0 +1,111 @@
+//! What the table's stream says about a write, in domain terms: the ticket before and after
+//! it and the threads it added, or an attachment before and after. The stream's images are
+//! the items as stored; the service turns them into events.
+
+use super::keys::*;
+use super::{decode, key_string, s, Item, Store};
+use crate::domain::{Attachment, Thread, Ticket, TicketId};
+use crate::error::ApiError;
+
+/// One committed write the events are made from (none for the service's own items:
+/// idempotency records, quotas, counters, subscriptions and deliveries).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Written {
+    Ticket {
+        before: Option<Box<Ticket>>,
+        after: Box<Ticket>,
+        /// Sort keys of the threads the write added (read with [`Store::threads_by_key`]).
+        threads: Vec<String>,
+    },
+    Attachment {
+        before: Option<Attachment>,
+        after: Attachment,
+    },
+}
+
+fn to_item(image: &serde_dynamo::Item) -> Option<Item> {
+    if image.is_empty() {
+        return None;
+    }
+    Some(image.clone().into())
+}
+
+/// The write a stream record shows; `Err` when a ticket or attachment item cannot be read
+/// (the record is reported, not retried for ever); `Ok(None)` for items without events, and
+/// for deletions.
+pub fn written(
+    keys: &serde_dynamo::Item,
+    old: &serde_dynamo::Item,
+    new: &serde_dynamo::Item,
+) -> Result<Option<Written>, ApiError> {
+    let Some(keys) = to_item(keys) else {
+        return Ok(None);
+    };
+    let (pk, sk) = (key_string(&keys, PK), key_string(&keys, SK));
+    if !pk.starts_with("TICKET#") {
+        return Ok(None);
+    }
+    let Some(after) = to_item(new) else {
+        return Ok(None);
+    };
+    if sk == TICKET_SK {
+        let threads = match after.get(LAST_THREADS).and_then(|v| v.as_l().ok()) {
+            Some(list) => list.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+            None => Vec::new(),
+        };
+        let before = to_item(old)
+            .map(decode::<Ticket>)
+            .transpose()?
+            .map(Box::new);
+        // A write that added no threads carries the last list on unchanged: only a write
+        // that set it names its threads.
+        let threads = match (&before, to_item(old)) {
+            (Some(_), Some(old)) if old.get(LAST_THREADS) == after.get(LAST_THREADS) => Vec::new(),
+            _ => threads,
+        };
+        return Ok(Some(Written::Ticket {
+            before,
+            after: Box::new(decode(after)?),
+            threads,
+        }));
+    }
+    if sk.starts_with(ATTACHMENT_PREFIX) {
+        return Ok(Some(Written::Attachment {
+            before: to_item(old).map(decode).transpose()?,
+            after: decode(after)?,
+        }));
+    }
+    Ok(None)
+}
+
+impl Store {
+    /// Threads of one ticket by sort key, in the order asked (consistent reads: they were
+    /// committed before the stream showed the write that names them). Missing ones are left
+    /// out.
+    pub async fn threads_by_key(
+        &self,
+        ticket: &TicketId,
+        keys: &[String],
+    ) -> Result<Vec<Thread>, ApiError> {
+        let mut found: Vec<(String, Thread)> = Vec::new();
+        for chunk in keys.chunks(100) {
+            let wanted: Vec<Item> = chunk
+                .iter()
+                .map(|sk| {
+                    Item::from([
+                        (PK.to_owned(), s(ticket_pk(ticket))),
+                        (SK.to_owned(), s(sk.clone())),
+                    ])
+                })
+                .collect();
+            for item in self.batch_get(wanted, "threads by key").await? {
+                let sk = key_string(&item, SK);
+                found.push((sk, decode(item)?));
+            }
+        }
+        Ok(keys
+            .iter()
+            .filter_map(|k| found.iter().find(|(sk, _)| sk == k).map(|(_, t)| t.clone()))
+            .collect())
+    }
+}
