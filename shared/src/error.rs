@@ -40,6 +40,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("support ticket not found")]
     NotFound,
+    #[error("webhook subscription not found")]
+    WebhookNotFound,
+    #[error("no delivery of that event to this webhook")]
+    DeliveryNotFound,
+    #[error("as many webhook subscriptions exist as a deployment keeps ({0}); delete one first")]
+    WebhookLimit(usize),
     #[error("a ticket cannot move from {from} to {to}")]
     InvalidTransition {
         from: Status,
@@ -109,8 +115,13 @@ impl ApiError {
             InvalidJson(_) | Validation(_) | InvalidParameters(_) | InvalidCursor => 400,
             Unauthorized => 401,
             Forbidden(_) => 403,
-            NotFound => 404,
-            InvalidTransition { .. } | TicketClosed | Conflict | ThreadLimit | NotPending => 409,
+            NotFound | WebhookNotFound | DeliveryNotFound => 404,
+            InvalidTransition { .. }
+            | TicketClosed
+            | Conflict
+            | ThreadLimit
+            | NotPending
+            | WebhookLimit(_) => 409,
             PreconditionFailed => 412,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -130,6 +141,9 @@ impl ApiError {
             Unauthorized => "UNAUTHORIZED",
             Forbidden(_) => "FORBIDDEN",
             NotFound => "SUPPORT_TICKET_NOT_FOUND",
+            WebhookNotFound => "WEBHOOK_NOT_FOUND",
+            DeliveryNotFound => "DELIVERY_NOT_FOUND",
+            WebhookLimit(_) => "WEBHOOK_LIMIT",
             InvalidTransition { .. } => "INVALID_TRANSITION",
             TicketClosed => "TICKET_CLOSED",
             Conflict | NotPending => "CONFLICT",

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 
 pub use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
 pub use aws_lambda_events::eventbridge::EventBridgeEvent;
+pub use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 pub use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 
 use crate::domain::counts::Move;
@@ -40,10 +41,51 @@ pub fn counted(record: &StreamRecord) -> Option<Counted> {
 /// that was not added (the stream delivers again from there, and the changes before it are
 /// not delivered again).
 pub fn stream_response(failed_at: Option<&Counted>) -> DynamoDbEventResponse {
+    stream_failure(failed_at.map(|c| c.sequence.as_str()))
+}
+
+/// The stream's records as the publisher sees them: what each wrote, if it is something
+/// events are made of. A record whose item cannot be read is logged and passed over: one bad
+/// record never holds up its shard.
+#[cfg(feature = "events")]
+pub fn stream_changes(records: &[StreamRecord]) -> Vec<crate::service::StreamChange> {
+    records
+        .iter()
+        .map(|r| {
+            let c = &r.change;
+            let written = match crate::store::written(&c.keys, &c.old_image, &c.new_image) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(event = %r.event_id, error = %e, "a record that cannot be read: no events");
+                    None
+                }
+            };
+            crate::service::StreamChange {
+                sequence: c.sequence_number.clone().unwrap_or_default(),
+                at: Timestamp::at(c.approximate_creation_date_time),
+                written,
+            }
+        })
+        .collect()
+}
+
+/// The answer to a stream delivery whose records from `failed` on must come again.
+pub fn stream_failure(sequence: Option<&str>) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
-    if let Some(c) = failed_at {
+    if let Some(s) = sequence {
         let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(c.sequence.clone());
+        failure.item_identifier = Some(s.to_owned());
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// The answer to a queue delivery: the messages that must come again.
+pub fn queue_response(failed: impl IntoIterator<Item = String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
         response.batch_item_failures.push(failure);
     }
     response

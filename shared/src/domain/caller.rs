@@ -4,6 +4,8 @@
 use super::ids::UserId;
 
 pub const AGENTS_GROUP: &str = "agents";
+/// Members manage webhook subscriptions (docs/events.md); nothing else.
+pub const ADMINS_GROUP: &str = "admins";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -15,6 +17,8 @@ pub enum Role {
 pub struct Caller {
     pub sub: UserId,
     pub role: Role,
+    /// In the `admins` group: may manage webhooks.
+    pub admin: bool,
 }
 
 impl Caller {
@@ -28,6 +32,7 @@ impl Caller {
         Caller {
             sub: UserId::parse(sub).expect("a test's user id"),
             role,
+            admin: false,
         }
     }
 }
@@ -45,12 +50,14 @@ pub fn caller_from_claims(
         return None;
     }
     let sub = UserId::parse(sub).ok()?;
-    let role = if groups.is_some_and(|g| parse_groups(g).iter().any(|g| g == AGENTS_GROUP)) {
+    let groups = groups.map(parse_groups).unwrap_or_default();
+    let role = if groups.iter().any(|g| g == AGENTS_GROUP) {
         Role::Agent
     } else {
         Role::Customer
     };
-    Some(Caller { sub, role })
+    let admin = groups.iter().any(|g| g == ADMINS_GROUP);
+    Some(Caller { sub, role, admin })
 }
 
 /// The groups a token may carry: `None` to keep them as they are, or the groups without
@@ -64,15 +71,12 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<bool, E>>,
 {
-    if !groups.iter().any(|g| g == AGENTS_GROUP) || has_mfa().await? {
+    let privileged = |g: &String| g == AGENTS_GROUP || g == ADMINS_GROUP;
+    if !groups.iter().any(privileged) || has_mfa().await? {
         return Ok(None);
     }
     Ok(Some(
-        groups
-            .iter()
-            .filter(|g| *g != AGENTS_GROUP)
-            .cloned()
-            .collect(),
+        groups.iter().filter(|g| !privileged(g)).cloned().collect(),
     ))
 }
 

@@ -168,16 +168,15 @@ pub fn ticket_events(before: Option<&Ticket>, after: &Ticket, threads: &[Thread]
                     },
                 }));
             }
-            let moved = |same: bool| !same;
-            let category = moved(b.category == after.category).then(|| Moved {
+            let category = (b.category != after.category).then_some(Moved {
                 from: b.category,
                 to: after.category,
             });
-            let tags = moved(b.tags == after.tags).then(|| Moved {
+            let tags = (b.tags != after.tags).then(|| Moved {
                 from: b.tags.clone(),
                 to: after.tags.clone(),
             });
-            let title = moved(b.title == after.title).then(|| Moved {
+            let title = (b.title != after.title).then(|| Moved {
                 from: b.title.clone(),
                 to: after.title.clone(),
             });

@@ -15,6 +15,14 @@ pub const SUBSCRIPTIONS_MAX: usize = 50;
 /// The longest URL a subscription takes.
 pub const URL_MAX: usize = 2048;
 
+/// What a subscription is asked for with (the request, parsed; the URL's form checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<EventKind>,
+    pub include_internal: bool,
+}
+
 /// A subscription as stored. The secret signs its deliveries; it is shown once, when the
 /// subscription is made.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

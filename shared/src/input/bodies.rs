@@ -120,3 +120,60 @@ pub fn update_ticket(body: Map<String, Value>) -> Result<UpdateTicket, ApiError>
     }
     f.finish(Some(u))
 }
+
+/// `POST /v2/webhooks`: `url` (its form; where it resolves is the service's to check),
+/// `events` (one or more of the catalogue's types, each once), `includeInternal`.
+pub fn new_webhook(
+    body: Map<String, Value>,
+    policy: &crate::domain::webhooks::UrlPolicy,
+) -> Result<crate::domain::webhooks::NewWebhook, ApiError> {
+    use crate::domain::EventKind;
+    let mut f = Fields::new(body, &["url", "events", "includeInternal"]);
+    let url = f.required("url").and_then(|v| match v {
+        Value::String(u) => Some(u),
+        _ => {
+            f.fail("url", "must be a string");
+            None
+        }
+    });
+    let url = url.and_then(|u| match policy.check_url(&u) {
+        Ok(_) => Some(u),
+        Err(e) => {
+            f.fail("url", e);
+            None
+        }
+    });
+    let mut events: Vec<EventKind> = Vec::new();
+    match f.required("events") {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            for (i, item) in items.into_iter().enumerate() {
+                match item.as_str().and_then(|k| k.parse::<EventKind>().ok()) {
+                    Some(k) if events.contains(&k) => {
+                        f.fail(&format!("events[{i}]"), "is listed twice")
+                    }
+                    Some(k) => events.push(k),
+                    None => f.fail(
+                        &format!("events[{i}]"),
+                        format!(
+                            "must be one of: {}",
+                            EventKind::ALL
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
+                }
+            }
+        }
+        Some(_) => f.fail("events", "must be a non-empty list of event types"),
+        None => {}
+    }
+    let include_internal = f.optional_bool("includeInternal").unwrap_or(false);
+    let value = url.map(|url| crate::domain::webhooks::NewWebhook {
+        url,
+        events,
+        include_internal,
+    });
+    f.finish(value)
+}

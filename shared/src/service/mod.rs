@@ -11,6 +11,8 @@ mod counts;
 #[cfg(feature = "files")]
 mod create;
 mod escalation;
+#[cfg(feature = "events")]
+mod events;
 mod expiry;
 mod list;
 #[cfg(feature = "files")]
@@ -21,6 +23,8 @@ mod status;
 mod threads;
 #[cfg(feature = "files")]
 mod update;
+#[cfg(feature = "events")]
+mod webhooks;
 
 #[cfg(feature = "files")]
 pub use attachments::{confirm_upload, renew_upload};
@@ -28,6 +32,8 @@ pub use counts::{fold_changes, Counted, Folded};
 #[cfg(feature = "files")]
 pub use create::create_ticket;
 pub use escalation::{escalate_breached, Escalation};
+#[cfg(feature = "events")]
+pub use events::{publish, Published, StreamChange};
 pub use expiry::{expire_uploads, Expiry, UPLOAD_WINDOW_HOURS};
 pub use list::list_tickets;
 #[cfg(feature = "files")]
@@ -38,6 +44,11 @@ pub use status::change_status;
 pub use threads::add_thread;
 #[cfg(feature = "files")]
 pub use update::update_ticket;
+#[cfg(feature = "events")]
+pub use webhooks::{
+    create_webhook, delete_webhook, deliver, fan_out, get_webhook, list_webhooks, redeliver,
+    webhook_deliveries, DeliveryMessage, Outcome,
+};
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;

@@ -18,8 +18,8 @@ pub enum Written {
         threads: Vec<String>,
     },
     Attachment {
-        before: Option<Attachment>,
-        after: Attachment,
+        before: Option<Box<Attachment>>,
+        after: Box<Attachment>,
     },
 }
 
@@ -71,8 +71,8 @@ pub fn written(
     }
     if sk.starts_with(ATTACHMENT_PREFIX) {
         return Ok(Some(Written::Attachment {
-            before: to_item(old).map(decode).transpose()?,
-            after: decode(after)?,
+            before: to_item(old).map(decode).transpose()?.map(Box::new),
+            after: Box::new(decode(after)?),
         }));
     }
     Ok(None)
