@@ -36,17 +36,23 @@ MANAGED = {
         ("logs:CreateLogGroup", "*"), ("logs:CreateLogStream", "*"), ("logs:PutLogEvents", "*")],
     "AWSLambdaBasicExecutionRole": [("logs:CreateLogGroup", "*"), ("logs:CreateLogStream", "*"),
                                     ("logs:PutLogEvents", "*")],
+    "AWSLambdaSQSQueueExecutionRole": [
+        ("sqs:ReceiveMessage", "*"), ("sqs:DeleteMessage", "*"), ("sqs:GetQueueAttributes", "*"),
+        ("logs:CreateLogGroup", "*"), ("logs:CreateLogStream", "*"), ("logs:PutLogEvents", "*")],
     "AWSXrayWriteOnlyAccess": [("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*"),
                                ("xray:GetSamplingRules", "*"), ("xray:GetSamplingTargets", "*"),
                                ("xray:GetSamplingStatisticSummaries", "*")],
 }
 # The services whose calls the local endpoint sees; grants of other services are used by
 # Lambda itself on the function's behalf (logs, traces, failure destinations).
-CHECKED_SERVICES = ("dynamodb", "s3", "cognito-idp")
+CHECKED_SERVICES = ("dynamodb", "s3", "cognito-idp", "sqs", "events")
 # Stream reads: Lambda's event source mapping polls the stream with the function's role; the
 # function itself never calls them (locally, the stream bridge in tools/localproxy.py polls).
+# Likewise Lambda's queue poller receives and deletes the messages of an SQS event source
+# (locally, tools/localqueues.py).
 POLLER = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-          "dynamodb:ListStreams"}
+          "dynamodb:ListStreams", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+          "sqs:GetQueueAttributes"}
 
 
 class Unsupported(Exception):
@@ -113,6 +119,13 @@ class Resolver:
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.table}"
         if attr == "Arn" and res["Type"] == "AWS::S3::Bucket":
             return f"arn:aws:s3:::{self.bucket_name(name)}"
+        # Queues and the bus are made locally as local-<logical id> (tools/localqueues.py).
+        if attr == "Arn" and res["Type"] == "AWS::SQS::Queue":
+            return queue_arn(f"local-{name}")
+        if attr == "QueueName" and res["Type"] == "AWS::SQS::Queue":
+            return f"local-{name}"
+        if attr == "Arn" and res["Type"] == "AWS::Events::EventBus":
+            return bus_arn(f"local-{name}")
         return f"arn:aws:local:{REGION}:{ACCOUNT}:{name}/{attr}"
 
     def sub(self, text, variables):
@@ -316,12 +329,50 @@ def dynamodb_actions(operation, body):
     return [(f"dynamodb:{operation}", "*")]
 
 
+def queue_arn(name):
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def bus_arn(name):
+    return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
+
+
+# SQS's batch operations are authorized as their single forms.
+SQS_BATCH = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+             "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
+def sqs_actions(operation, body):
+    try:
+        req = json.loads(body or b"{}")
+    except ValueError:
+        req = {}
+    name = urllib.parse.urlsplit(req.get("QueueUrl", "")).path.rstrip("/").rsplit("/", 1)[-1]
+    return [(f"sqs:{SQS_BATCH.get(operation, operation)}", queue_arn(name or "*"))]
+
+
+def events_actions(operation, body):
+    try:
+        req = json.loads(body or b"{}")
+    except ValueError:
+        req = {}
+    if operation == "PutEvents":
+        buses = {e.get("EventBusName") or "default" for e in req.get("Entries", [])}
+        return sorted({("events:PutEvents", b if b.startswith("arn:") else bus_arn(b))
+                       for b in buses})
+    return [(f"events:{operation}", "*")]
+
+
 def json_service(target):
     """The IAM service of a JSON-protocol request, from its X-Amz-Target."""
     if target.startswith("DynamoDB_"):
         return "dynamodb"
     if target.startswith("AWSCognitoIdentityProviderService."):
         return "cognito-idp"
+    if target.startswith("AmazonSQS."):
+        return "sqs"
+    if target.startswith("AWSEvents."):
+        return "events"
     return None
 
 

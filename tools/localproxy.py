@@ -4,7 +4,10 @@
   event that the bucket sends in AWS is delivered to the `confirm-attachment` function
   through `cargo lambda watch`'s invoke API (asynchronously, as S3 does);
 - the table's stream: tools/localstream.py polls moto's DynamoDB Streams and delivers the
-  records to `count-tickets` as the template's event source mapping does;
+  records to `count-tickets` and `publish-events` as the template's event source mappings do;
+- events and webhooks: tools/localqueues.py makes the template's queues, bus, archive and
+  rules in moto, and hands queue messages to `deliver-webhooks` as Lambda's SQS event
+  sources do;
 - faults for the tests: chosen DynamoDB operations held back or failed, so requests can race
   for real (both read before either writes) and failures can be provoked;
 - DynamoDB's idempotent transactions: a TransactWriteItems repeated with the ClientRequestToken
@@ -58,6 +61,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import localiam
+import localqueues
 import localstream
 import localtrace
 
@@ -240,6 +244,10 @@ class Proxy(BaseHTTPRequestHandler):
             actions = localiam.s3_actions(self.command, url.path, query, self.headers)
         elif service == "cognito-idp":
             actions = localiam.cognito_actions(target, body)
+        elif service == "sqs":
+            actions = localiam.sqs_actions(target, body)
+        elif service == "events":
+            actions = localiam.events_actions(target, body)
         else:
             actions = localiam.dynamodb_actions(target, body)
         with LOCK:
@@ -398,6 +406,7 @@ def main():
     if Proxy.functions:
         localstream.start(upstream, Proxy.functions, os.environ.get("TABLE_NAME"),
                           localiam.ROOT / "template.yaml")
+        localqueues.start(upstream, Proxy.functions, localiam.ROOT / "template.yaml")
     template = localiam.ROOT / "template.yaml"
     IAM["roles"] = IAM["default"] = localiam.Roles(
         template, os.environ["TABLE_NAME"], os.environ.get("BUCKET_NAME", ""))

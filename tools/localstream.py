@@ -1,6 +1,7 @@
-"""The table's stream for the local stack: what Lambda's event source mapping does in AWS for
-`count-tickets` (template.yaml's `CountTicketsFunction` `TableStream` event), done against
-moto's DynamoDB Streams and `cargo lambda watch`'s invoke API.
+"""The table's stream for the local stack: what Lambda's event source mappings do in AWS for
+the stream's consumers (template.yaml's DynamoDB events: `count-tickets`, `publish-events`),
+each reading the stream on its own, done against moto's DynamoDB Streams and `cargo lambda
+watch`'s invoke API.
 
 Every shard of the table's latest stream is read from its start (TRIM_HORIZON); records that
 match the event's `FilterCriteria` (read from template.yaml) are delivered in batches of at
@@ -34,19 +35,22 @@ def _call(upstream, target, body):
 
 def matches(pattern, value):
     """EventBridge-style content filtering, for the subset a template uses here: nested
-    objects whose leaves are lists of exact values."""
+    objects whose leaves are lists of exact values or `{"prefix": …}`."""
     if isinstance(pattern, list):
-        return value in pattern
+        return any(value == p or (isinstance(p, dict) and isinstance(value, str)
+                                  and "prefix" in p and value.startswith(p["prefix"]))
+                   for p in pattern)
     if not isinstance(value, dict):
         return False
     return all(k in value and matches(p, value[k]) for k, p in pattern.items())
 
 
-def mapping(template_path):
-    """(function, batch size, batching window, filter patterns) of the template's DynamoDB
-    stream event."""
+def mappings(template_path):
+    """(function, batch size, batching window, filter patterns) of each of the template's
+    DynamoDB stream events."""
     import localiam  # the template as SAM reads it (its YAML tags)
     template = localiam.load_template(template_path)
+    out = []
     for res in template["Resources"].values():
         if res.get("Type") != "AWS::Serverless::Function":
             continue
@@ -57,8 +61,8 @@ def mapping(template_path):
                             for f in props.get("FilterCriteria", {}).get("Filters", [])]
                 binary = res["Metadata"]["BuildProperties"]["Binary"]
                 window = props.get("MaximumBatchingWindowInSeconds", 0)
-                return binary, props.get("BatchSize", 100), window, patterns
-    return None
+                out.append((binary, props.get("BatchSize", 100), window, patterns))
+    return out
 
 
 class Bridge:
@@ -144,9 +148,9 @@ class Bridge:
 
 
 def start(upstream, functions, table, template_path):
-    found = mapping(template_path)
-    if not found or not table:
-        return None
-    bridge = Bridge(upstream, functions, table, *found)
-    threading.Thread(target=bridge.run, daemon=True).start()
-    return bridge
+    if not table:
+        return []
+    bridges = [Bridge(upstream, functions, table, *found) for found in mappings(template_path)]
+    for bridge in bridges:
+        threading.Thread(target=bridge.run, daemon=True).start()
+    return bridges

@@ -20,8 +20,10 @@ start_moto "$EMULATOR_PORT" "$ROOT/.local/moto.log"
 create_table_and_bucket
 start_proxy "$LOCAL_AWS_PORT" "http://127.0.0.1:$API_PORT" "$ROOT/.local/proxy.log"
 export AUTH_MODE=local
+local_events_env
 log "API on http://127.0.0.1:$API_PORT (table $TABLE_NAME, bucket $BUCKET_NAME at $AWS_ENDPOINT_URL); Ctrl-C stops"
 log "a token: make token SUB=alice ROLE=customer"
+log "webhooks: make token SUB=ops ROLE=admin, then POST /v2/webhooks with a receiver on http://127.0.0.1:<port>/ (docs/events.md, Locally)"
 # In its own process group and waited for, so that Ctrl-C or a TERM to this script runs the
 # EXIT trap at once and stops watch with everything else (a foreground command would hold
 # the trap until it ended by itself).

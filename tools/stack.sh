@@ -178,10 +178,22 @@ warm_api() {
   done
 }
 
+# Events and webhooks locally (docs/events.md): the bus and queues tools/localqueues.py makes
+# from template.yaml (local-<logical id>), receivers on 127.0.0.1 over http allowed, and a
+# retry schedule of seconds instead of hours (1 s, then 2 s: three tries).
+local_events_env() {
+  export EVENT_BUS_NAME=local-EventBus
+  export WEBHOOK_DELIVERY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-WebhookDeliveryQueue"
+  export WEBHOOK_DEAD_LETTER_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-WebhookDeadLetterQueue"
+  export WEBHOOK_ALLOW_LOOPBACK=true
+  export WEBHOOK_RETRY_SECONDS=${WEBHOOK_RETRY_SECONDS:-1,2}
+}
+
 # start_api PORT LOGFILE [CONCURRENCY]: the functions behind cargo lambda watch, local auth on.
 start_api() {
   local port=$1 logfile=$2 concurrency=${3:-4}
   export AUTH_MODE=local
+  local_events_env
   start_bg "$logfile" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
     --ignore-changes --concurrency "$concurrency"
   # A real route (answers 401 without a token), which also starts list-tickets.

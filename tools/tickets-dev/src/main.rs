@@ -2,7 +2,7 @@
 //! - `tickets-dev create-table`: create `$TABLE_NAME` at `$AWS_ENDPOINT_URL` unless it exists;
 //! - `tickets-dev create-bucket`: create `$BUCKET_NAME` unless it exists, with the CORS rule of
 //!   template.yaml for the origins in `$FRONTEND_ORIGINS` (comma-separated);
-//! - `tickets-dev token <sub> [customer|agent] [ttl-seconds]`: a local HS256 token;
+//! - `tickets-dev token <sub> [customer|agent|admin] [ttl-seconds]`: a local HS256 token;
 //! - `tickets-dev schema`: the table's keys and indexes as JSON (checked against template.yaml);
 //! - `tickets-dev presign <ticket-id> <filename> <type> <size> [ttl-seconds]`: the upload and
 //!   download URLs the service would hand out for such an attachment in `$BUCKET_NAME` (the
@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         _ => Err(
-            "usage: tickets-dev create-table | create-bucket | token <sub> [customer|agent] \
+            "usage: tickets-dev create-table | create-bucket | token <sub> [customer|agent|admin] \
              [ttl-seconds] | schema | presign ... | seed-tickets <client> <count> | \
              seed-threads <ticket-id> <count> <characters> | rekey"
                 .into(),
@@ -164,7 +164,13 @@ fn token(args: &[String]) -> Result<(), String> {
     let groups: Vec<&str> = match args.get(1).map(String::as_str) {
         None | Some("customer") => vec![],
         Some("agent") => vec!["agents"],
-        Some(other) => return Err(format!("role must be customer or agent, not {other}")),
+        // Manages webhooks (docs/events.md); an admin is no agent unless also in agents.
+        Some("admin") => vec!["admins"],
+        Some(other) => {
+            return Err(format!(
+                "role must be customer, agent or admin, not {other}"
+            ))
+        }
     };
     let ttl: i64 = match args.get(2) {
         Some(t) => t.parse().map_err(|_| "ttl must be a number of seconds")?,
