@@ -26,7 +26,7 @@ Control (only from this machine): `POST /__faults` with
 `{"delayMs": {"TransactWriteItems": 500}, "fail": {"Query": "InternalServerError"}}`; `{}` clears.
 A failure is an error type, or `{"error": type, "times": n, "reason": code, "function": name}`
 to fail only the next n calls (all without `times`), of that function only (any without
-`function`); `GET /__faults` shows what is left. It is answered here as DynamoDB would (`InternalServerError`
+`function`), after passing the first `"after": m` of them (a failure part-way through); `GET /__faults` shows what is left. It is answered here as DynamoDB would (`InternalServerError`
 with 500; `TransactionCanceledException` with the cancellation reason `reason`, by default
 `TransactionConflict`; any other type, such as
 `ProvisionedThroughputExceededException`, with 400), without reaching moto; the type `drop`
@@ -296,6 +296,9 @@ class Proxy(BaseHTTPRequestHandler):
                     None, localiam.identity(self.headers, urllib.parse.parse_qs(
                         urllib.parse.urlsplit(self.path).query))):
                 failure = None  # meant for another function's requests
+            if isinstance(failure, dict) and failure.get("after", 0) > 0:
+                failure["after"] -= 1  # this call passes; a later one fails
+                failure = None
             if isinstance(failure, dict):
                 reason = failure.get("reason", reason)
                 if failure.get("times", 1) > 0:

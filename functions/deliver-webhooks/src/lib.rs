@@ -37,7 +37,7 @@ pub async fn handle(app: &App, out: &Outbound, event: SqsEvent) -> SqsBatchRespo
         let (id, body) = (message_id.unwrap_or_default(), body.unwrap_or_default());
         if let Some(detail) = bus_event(&body) {
             if let Err(e) = fan_out(app, out, std::slice::from_ref(&detail)).await {
-                tracing::error!(error = %e, message = %id, "event not fanned out");
+                tracing::error!(error = ?e, message = %id, "event not fanned out");
                 failed.push(id);
             }
             continue;
@@ -58,7 +58,7 @@ pub async fn handle(app: &App, out: &Outbound, event: SqsEvent) -> SqsBatchRespo
             Ok((_, Ok(Outcome::Done | Outcome::Parked))) => {}
             Ok((id, Ok(Outcome::Later))) => failed.push(id),
             Ok((id, Err(e))) => {
-                tracing::error!(error = %e, message = %id, "delivery not tried");
+                tracing::error!(error = ?e, message = %id, "delivery not tried");
                 failed.push(id);
             }
             Err(e) => tracing::error!(error = %e, "a delivery task failed"),

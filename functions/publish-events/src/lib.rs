@@ -22,7 +22,7 @@ pub async fn handle(app: &App, out: &Outbound, event: StreamEvent) -> DynamoDbEv
             stream_failure(None)
         }
         Err((at, e)) => {
-            tracing::error!(error = %e, failed_at = at, "events not all published");
+            tracing::error!(error = ?e, failed_at = at, "events not all published");
             stream_failure(changes.get(at).map(|c| c.sequence.as_str()))
         }
     }
