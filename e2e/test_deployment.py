@@ -18,7 +18,13 @@ import localiam  # noqa: E402
 FUNCTIONS = ["CreateTicketFunction", "GetTicketFunction", "ListThreadsFunction", "ListTicketsFunction",
              "AddThreadFunction", "UpdateStatusFunction", "UpdateTicketFunction",
              "ConfirmAttachmentFunction", "EscalateTicketsFunction",
-             "RenewUploadFunction", "ExpireUploadsFunction", "GuardAgentTokensFunction"]
+             "RenewUploadFunction", "ExpireUploadsFunction", "GuardAgentTokensFunction",
+             "PublishEventsFunction", "DeliverWebhooksFunction", "ManageWebhooksFunction"]
+# The managed policy SAM gives a function for its event source (read by Lambda's poller).
+SOURCE_POLICIES = {
+    "PublishEventsFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+    "DeliverWebhooksFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,7 @@ def test_sam_deploy_takes_the_template_as_is(sam):
 def test_every_route_needs_a_token_of_the_configured_issuer(cfn):
     body = cfn["HttpApi"]["Properties"]["Body"]
     routes = [(p, m, op) for p, ops in body["paths"].items() for m, op in ops.items()]
-    assert len(routes) == 8
+    assert len(routes) == 14
     for path, method, op in routes:
         assert op["security"] == [{"JwtAuthorizer": []}], (method, path)
     auth = body["components"]["securitySchemes"]["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]
@@ -81,14 +87,15 @@ def test_roles_grant_only_named_actions_on_named_resources(cfn):
         role = cfn[f"{name}Role"]["Properties"]
         assert set(role["ManagedPolicyArns"]) <= {
             "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"}, name
+            "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess", SOURCE_POLICIES.get(name)}, name
         for st in role_statements(cfn, name):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             assert all("*" not in a for a in actions), (name, actions)
             assert st["Resource"] != "*", (name, st)
     sqs = {name for name in FUNCTIONS for st in role_statements(cfn, name)
            if "sqs:SendMessage" in str(st["Action"])}
-    assert sqs == {"ConfirmAttachmentFunction", "EscalateTicketsFunction", "ExpireUploadsFunction"}
+    assert sqs == {"ConfirmAttachmentFunction", "EscalateTicketsFunction", "ExpireUploadsFunction",
+                   "PublishEventsFunction", "DeliverWebhooksFunction", "ManageWebhooksFunction"}
 
 
 def test_data_is_kept_encrypted_and_recoverable(cfn):
@@ -135,8 +142,12 @@ def test_background_failures_land_in_a_queue_that_alarms(cfn):
                     if r["Properties"]["FunctionName"] == {"Ref": name}]
         assert config["DestinationConfig"]["OnFailure"]["Destination"] == \
             {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
-    rules = of_type(cfn, "AWS::Events::Rule").values()
+    rules = [r for r in of_type(cfn, "AWS::Events::Rule").values()
+             if "ScheduleExpression" in r["Properties"]]
     assert len(rules) == 2, "escalation every 5 minutes, expiry of uploads every hour"
+    [hooks] = [r for r in of_type(cfn, "AWS::Events::Rule").values()
+               if "ScheduleExpression" not in r["Properties"]]
+    rules.append(hooks)
     for rule in rules:
         [target] = rule["Properties"]["Targets"]
         assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}

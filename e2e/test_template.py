@@ -129,7 +129,12 @@ def test_one_sample_event_per_route_and_trigger(template):
         if any(e["Type"] == "Cognito" for e in res["Properties"]["Events"].values())
     }
     http_events, s3_events, schedule_events, cognito_events = {}, set(), set(), set()
-    stream_events = set()
+    stream_events, queue_events = set(), set()
+    queued = {
+        res["Metadata"]["BuildProperties"]["Binary"]
+        for res in functions(template).values()
+        if any(e["Type"] == "SQS" for e in res["Properties"]["Events"].values())
+    }
     for path in sorted((ROOT / "events").glob("*.json")):
         event = json.loads(path.read_text())
         if "triggerSource" in event:
@@ -144,19 +149,28 @@ def test_one_sample_event_per_route_and_trigger(template):
             assert all(r["eventSource"] == "aws:dynamodb" for r in event["Records"])
             stream_events.add(path.stem)
             continue
-        if "Records" in event:
+        if "Records" in event and event["Records"][0]["eventSource"] == "aws:s3":
             assert all(r["eventSource"] == "aws:s3" for r in event["Records"])
             s3_events.add(path.stem)
+            continue
+        if "Records" in event and event["Records"][0]["eventSource"] == "aws:sqs":
+            assert all(r["eventSource"] == "aws:sqs" for r in event["Records"])
+            queue_events.add(path.stem)
             continue
         method, route = event["routeKey"].split(" ", 1)
         assert event["version"] == "2.0"
         assert event["requestContext"]["http"]["method"] == method
-        http_events[(method, route, path.stem)] = event
+        # One file per route: <function>.json, or <function>.<route>.json for a function
+        # that serves several.
+        http_events[(method, route, path.stem.split(".")[0])] = event
     assert set(http_events) == routes
     assert s3_events == triggered == {"confirm-attachment"}
     assert schedule_events == scheduled == {"escalate-tickets", "expire-uploads"}
     assert cognito_events == cognito_triggered == {"guard-agent-tokens"}
-    assert stream_events == streamed == {"count-tickets"}
+    assert stream_events == streamed == {"count-tickets", "publish-events"}
+    assert queue_events == queued == {"deliver-webhooks"}
+    assert len(http_events) == len(list((ROOT / "events").glob("*.json"))) - len(
+        s3_events | schedule_events | cognito_events | stream_events | queue_events)
 
 
 S3_ACTIONS = {
@@ -173,6 +187,9 @@ S3_ACTIONS = {
     "ExpireUploadsFunction": set(),
     "GuardAgentTokensFunction": set(),
     "CountTicketsFunction": set(),
+    "PublishEventsFunction": set(),
+    "DeliverWebhooksFunction": set(),
+    "ManageWebhooksFunction": set(),
 }
 
 
@@ -229,10 +246,16 @@ def test_cargo_lambda_invoke_accepts_every_event(template):
     url = os.environ.get("API_URL")
     assert url, "API_URL is not set: run through `make test`"
     port = urllib.parse.urlsplit(url).port
-    for _, _, function in sorted(template_routes(template)):
+    samples = {}
+    for path in sorted((ROOT / "events").glob("*.json")):
+        route = json.loads(path.read_text()).get("routeKey")
+        if route:
+            samples[(route, path.stem.split(".")[0])] = path.name
+    for method, route, function in sorted(template_routes(template)):
+        sample = samples[(f"{method} {route}", function)]
         out = subprocess.run(
             ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port",
-             str(port), "--data-file", f"events/{function}.json", function],
+             str(port), "--data-file", f"events/{sample}", function],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
         assert out.returncode == 0, out.stderr
@@ -272,6 +295,17 @@ def test_cargo_lambda_invoke_accepts_every_event(template):
     assert counts["counts"] == {"open": 0, "pending": 1, "in_progress": 0, "resolved": 0,
                                 "closed": 0}, counts
     assert counts["countsAsOf"] == "2026-09-21T14:14:20.000Z", counts
+    # The publisher's sample (a ticket created, then moved to pending) and the webhook
+    # function's (an event from the bus, a delivery to a subscription that does not exist):
+    # both handled in full.
+    for function in ("publish-events", "deliver-webhooks"):
+        out = subprocess.run(
+            ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port",
+             str(port), "--data-file", f"events/{function}.json", function],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"batchItemFailures": []}, (function, out.stdout)
 
 
 def test_sla_targets_are_parameters_passed_to_every_function(template):

@@ -653,3 +653,108 @@ async fn the_due_soon_queue_holds_unanswered_tickets_soonest_first() {
     let queue = walk_sorted(&store, Scope::All, &urgent, Sort::FirstResponseDue, 10).await;
     assert_eq!(ids(queue), vec![made[1].id.clone()]);
 }
+
+/// Subscriptions and deliveries: a delivery is recorded once per event, tried by one try at
+/// a time, never again once delivered, and again when reopened; attempts newest first.
+#[tokio::test]
+async fn webhook_deliveries_are_claimed_once_and_logged() {
+    use support_tickets::domain::webhooks::{Attempt, Delivery, DeliveryState, Subscription};
+    use support_tickets::domain::EventKind;
+    let store = store().await;
+    let at = ts("2026-11-26T10:00:00.000Z");
+    let a = Subscription::new(
+        "https://a.example.com/".into(),
+        vec![EventKind::TicketCreated],
+        false,
+        &user("ops"),
+        &at,
+    );
+    let b = Subscription::new(
+        "https://b.example.com/".into(),
+        vec![EventKind::ThreadAdded],
+        true,
+        &user("ops"),
+        &at,
+    );
+    store.put_subscription(&a).await.unwrap();
+    store.put_subscription(&b).await.unwrap();
+    let listed: Vec<String> = store
+        .subscriptions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, [a.id.clone(), b.id.clone()]);
+    assert_eq!(store.subscription(&a.id).await.unwrap(), Some(a.clone()));
+    assert!(store.delete_subscription(&b.id).await.unwrap());
+    assert!(!store.delete_subscription(&b.id).await.unwrap());
+
+    let now = chrono::Utc::now().timestamp();
+    let delivery = Delivery {
+        event_id: "evt_1".into(),
+        kind: EventKind::TicketCreated,
+        payload: "{}".into(),
+        state: DeliveryState::Pending,
+        tries: 0,
+    };
+    assert!(store.add_delivery(&a.id, &delivery, now).await.unwrap());
+    assert!(
+        !store.add_delivery(&a.id, &delivery, now).await.unwrap(),
+        "once per event"
+    );
+    assert!(store.claim_delivery(&a.id, "evt_1", now).await.unwrap());
+    assert!(
+        !store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        "one try at a time"
+    );
+    assert!(
+        store
+            .claim_delivery(&a.id, "evt_1", now + 31)
+            .await
+            .unwrap(),
+        "a lease that ran out (a try that died) frees the delivery"
+    );
+    let attempt = |n: u32, second: u32, ok: bool| Attempt {
+        event_id: "evt_1".into(),
+        kind: EventKind::TicketCreated,
+        at: ts(&format!("2026-11-26T10:00:0{second}.000Z")),
+        attempt: n,
+        status_code: Some(if ok { 200 } else { 500 }),
+        ok,
+        latency_ms: 3,
+        error: None,
+    };
+    store
+        .record_attempt(&a.id, &attempt(1, 1, false), DeliveryState::Pending, now)
+        .await
+        .unwrap();
+    assert!(
+        store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        "lease let go"
+    );
+    store
+        .record_attempt(&a.id, &attempt(2, 2, true), DeliveryState::Delivered, now)
+        .await
+        .unwrap();
+    assert!(
+        !store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        "delivered: never again"
+    );
+    let stored = store.delivery(&a.id, "evt_1").await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.tries), (DeliveryState::Delivered, 2));
+    assert!(store.reopen_delivery(&a.id, "evt_1").await.unwrap());
+    assert!(
+        store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        "an admin's redelivery"
+    );
+    assert!(!store.reopen_delivery(&a.id, "evt_2").await.unwrap());
+    let log: Vec<u32> = store
+        .attempts(&a.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.attempt)
+        .collect();
+    assert_eq!(log, [2, 1], "newest first");
+}

@@ -20,6 +20,7 @@ pub async fn handle(api: &Api, out: &Outbound, req: Request) -> Result<Response<
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let response = http::respond(&req, async {
         let caller = api.caller(&req)?;
+        service::admin_only(&caller)?;
         let app = &api.app;
         let id = parameter(&req, "id");
         let event = parameter(&req, "eventId");

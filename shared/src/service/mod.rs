@@ -46,8 +46,8 @@ pub use threads::add_thread;
 pub use update::update_ticket;
 #[cfg(feature = "events")]
 pub use webhooks::{
-    create_webhook, delete_webhook, deliver, fan_out, get_webhook, list_webhooks, redeliver,
-    webhook_deliveries, DeliveryMessage, Outcome,
+    admin_only, create_webhook, delete_webhook, deliver, fan_out, get_webhook, list_webhooks,
+    redeliver, webhook_deliveries, DeliveryMessage, Outcome,
 };
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;

@@ -15,7 +15,8 @@ use crate::error::ApiError;
 use crate::outbound::Outbound;
 use crate::view;
 
-fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+/// Webhooks are the admins' (checked before anything of the request is read).
+pub fn admin_only(caller: &Caller) -> Result<(), ApiError> {
     if caller.admin {
         Ok(())
     } else {
