@@ -11,7 +11,7 @@ dev:
 test:
 	bash tools/test.sh
 
-# A local token for curl: make token SUB=alice ROLE=agent
+# A local token for curl: make token SUB=alice ROLE=agent (or customer, or admin: webhooks)
 token:
 	@cargo build --quiet -p tickets-dev && ./target/debug/tickets-dev token "$(SUB)" "$(ROLE)"
 

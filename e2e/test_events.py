@@ -12,16 +12,36 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
+import jsonschema
 import pytest
+import yaml
 import requests
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from conftest import token, unique
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 ALL_TYPES = ["ticket.created", "thread.added", "ticket.status_changed", "ticket.assigned",
              "ticket.unassigned", "ticket.priority_changed", "ticket.updated",
              "attachment.uploaded", "attachment.rejected"]
 DELIVERY_SECONDS = 45
+
+
+def schema(kind):
+    with open(os.path.join(ROOT, "schemas", "events", f"{kind}.schema.json")) as f:
+        return jsonschema.Draft202012Validator(json.load(f))
+
+
+def test_the_catalogue_is_one_schema_per_type_everywhere():
+    files = sorted(os.listdir(os.path.join(ROOT, "schemas", "events")))
+    assert files == sorted(f"{k}.schema.json" for k in ALL_TYPES)
+    with open(os.path.join(ROOT, "openapi.yaml")) as f:
+        spec = yaml.safe_load(f)
+    assert spec["components"]["schemas"]["EventType"]["enum"] == ALL_TYPES
+    with open(os.path.join(ROOT, "docs", "events.md")) as f:
+        doc = f.read()
+    assert all(f"`{k}`" in doc for k in ALL_TYPES)
 
 
 class Receiver:
@@ -197,6 +217,7 @@ def test_every_event_type_once_signed_in_version_order_after_retries(
 
     by_type = collections.defaultdict(list)
     for e in events:
+        schema(e["type"]).validate(e)
         by_type[e["type"]].append(e)
         assert e["ticketId"] == tid and e["catalogueVersion"] == 1
     assert by_type["ticket.created"][0]["ticketVersion"] == versions["created"] == 1

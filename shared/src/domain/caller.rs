@@ -61,7 +61,7 @@ pub fn caller_from_claims(
 }
 
 /// The groups a token may carry: `None` to keep them as they are, or the groups without
-/// `agents` when the account has no second factor (`has_mfa`, asked only of agents, since it
+/// `agents` and `admins` when the account has no second factor (`has_mfa`, asked only of agents, since it
 /// costs a request). Agents act on every customer's data; a password alone must not be enough.
 pub async fn groups_for_token<F, Fut, E>(
     groups: &[String],
@@ -157,6 +157,21 @@ mod tests {
             (None, false),
             "customers need no second factor and cost no request"
         );
+        assert_eq!(
+            decide(groups(&["admins", "agents", "billing"]), false).await,
+            (Some(groups(&["billing"])), true),
+            "admins manage webhooks: a password alone is not enough either"
+        );
+    }
+
+    #[test]
+    fn admins_are_named_by_their_group_and_are_not_agents() {
+        let admin = caller_from_claims("ops", Some("[admins]"), Some("access")).unwrap();
+        assert!(admin.admin && !admin.is_agent());
+        let both = caller_from_claims("lead", Some(r#"["agents","admins"]"#), None).unwrap();
+        assert!(both.admin && both.is_agent());
+        let agent = caller_from_claims("a", Some("[agents]"), None).unwrap();
+        assert!(!agent.admin);
     }
 
     #[test]
