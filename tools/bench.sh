@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: release binaries for arm64 (what deploys; sizes) and for this machine (to run),
 # moto on a free port, then tools/bench.py per function, then the local end-to-end latency
-# through the `make dev` stack. Results: target/bench/results.{json,md} and e2e.json.
+# through the `make dev` stack, and the time from a write to a webhook receiver. Results:
+# target/bench/results.{json,md}, e2e.json and events.json.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 cd "$ROOT"
@@ -27,3 +28,4 @@ API_PORT=$(free_port)
 start_proxy "$(free_port)" "http://127.0.0.1:$API_PORT" target/bench/proxy.log
 start_api "$API_PORT" target/bench/api.log 4
 API_URL="http://127.0.0.1:$API_PORT" python3 tools/bench_e2e.py
+API_URL="http://127.0.0.1:$API_PORT" python3 tools/bench_events.py

@@ -225,7 +225,7 @@ class Roles:
         self.table, self.local_bucket = table, bucket
         self.template_buckets = {r.bucket_name(k) for k, v in cfn["Resources"].items()
                                  if v["Type"] == "AWS::S3::Bucket"}
-        self.statements = {}
+        self.statements, self.destinations = {}, {}
         for logical, res in sam["Resources"].items():
             if res["Type"] != "AWS::Serverless::Function":
                 continue
@@ -236,6 +236,13 @@ class Roles:
                 raise Unsupported(f"{logical}: a role not created by the stack")
             role = cfn["Resources"][role_ref["Fn::GetAtt"][0]]["Properties"]
             self.statements[function] = self._statements(r, role)
+            # On-failure destinations (of an event source, or of asynchronous invocations):
+            # Lambda sends there with the function's role.
+            configs = [e.get("Properties", {}).get("DestinationConfig", {})
+                       for e in res["Properties"].get("Events", {}).values()]
+            configs.append(res["Properties"].get("EventInvokeConfig", {}).get("DestinationConfig", {}))
+            self.destinations[function] = {r.value(c["OnFailure"]["Destination"])
+                                           for c in configs if "OnFailure" in c}
 
     @staticmethod
     def _statements(r, role):
@@ -257,17 +264,26 @@ class Roles:
     def functions(self):
         return sorted(self.statements)
 
+    def _platform(self, function, action, resources):
+        """Whether Lambda, not the function, uses a grant: its poller's reads, other
+        services' calls, and sending to an event source's on-failure destination."""
+        if action.split(":", 1)[0] not in CHECKED_SERVICES or action in POLLER:
+            return True
+        destinations = self.destinations.get(function, set())
+        return action == "sqs:SendMessage" and bool(destinations) and \
+            set(resources) <= destinations
+
     def granted(self, function):
-        """The actions of the checked services that the role allows."""
-        return sorted({a for effect, actions, _ in self.statements.get(function, [])
+        """The actions of the checked services that the role allows the function itself."""
+        return sorted({a for effect, actions, resources in self.statements.get(function, [])
                        if effect == "Allow" for a in actions
-                       if a.split(":", 1)[0] in CHECKED_SERVICES and a not in POLLER})
+                       if not self._platform(function, a, resources)})
 
     def platform_grants(self, function):
         """Grants that Lambda uses on the function's behalf (never seen locally)."""
-        return sorted({a for effect, actions, _ in self.statements.get(function, [])
+        return sorted({a for effect, actions, resources in self.statements.get(function, [])
                        if effect == "Allow" for a in actions
-                       if a.split(":", 1)[0] not in CHECKED_SERVICES or a in POLLER})
+                       if self._platform(function, a, resources)})
 
     def allows(self, function, action, resource):
         """IAM's evaluation for one identity policy set: an explicit Deny wins, then any Allow."""
