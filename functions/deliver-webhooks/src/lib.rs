@@ -26,6 +26,8 @@ fn bus_event(body: &str) -> Option<Value> {
 pub async fn handle(app: &App, out: &Outbound, event: SqsEvent) -> SqsBatchResponse {
     let mut failed = Vec::new();
     let mut tries = JoinSet::new();
+    // The batch's bus events are fanned out together: the subscriptions are read once.
+    let mut fanned: Vec<(String, Value)> = Vec::new();
     for message in event.records {
         let SqsMessage {
             message_id,
@@ -36,10 +38,7 @@ pub async fn handle(app: &App, out: &Outbound, event: SqsEvent) -> SqsBatchRespo
         } = message;
         let (id, body) = (message_id.unwrap_or_default(), body.unwrap_or_default());
         if let Some(detail) = bus_event(&body) {
-            if let Err(e) = fan_out(app, out, std::slice::from_ref(&detail)).await {
-                tracing::error!(error = ?e, message = %id, "event not fanned out");
-                failed.push(id);
-            }
+            fanned.push((id, detail));
             continue;
         }
         let received = attributes
@@ -52,6 +51,14 @@ pub async fn handle(app: &App, out: &Outbound, event: SqsEvent) -> SqsBatchRespo
             let outcome = deliver(&app, &out, &body, received, &receipt).await;
             (id, outcome)
         });
+    }
+    if !fanned.is_empty() {
+        let events: Vec<Value> = fanned.iter().map(|(_, e)| e.clone()).collect();
+        if let Err(e) = fan_out(app, out, &events).await {
+            // All of them again: a fan-out repeated records nothing twice.
+            tracing::error!(error = ?e, events = events.len(), "events not fanned out");
+            failed.extend(fanned.into_iter().map(|(id, _)| id));
+        }
     }
     while let Some(done) = tries.join_next().await {
         match done {
