@@ -21,6 +21,8 @@ import threading
 import time
 import urllib.request
 
+import localstream
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 POLL_SECONDS = 0.2
@@ -142,17 +144,8 @@ class Bridge:
         self.url = queue_url(upstream, queue)
 
     def invoke(self, event):
-        url = f"{self.functions}/2015-03-31/functions/{self.function}/invocations"
-        req = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
-                                     headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=120) as res:
-                answer = json.loads(res.read() or b"{}")
-        except (OSError, ValueError) as e:
-            print(f"queue: {self.function} failed: {e}", file=sys.stderr, flush=True)
-            return None
-        if not isinstance(answer, dict) or "errorType" in answer:
-            print(f"queue: {self.function} failed: {answer}", file=sys.stderr, flush=True)
+        answer = localstream.invoke(self.functions, self.function, event, "queue", timeout=120)
+        if answer is None:
             return None
         return {f.get("itemIdentifier") for f in answer.get("batchItemFailures") or []}
 

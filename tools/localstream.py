@@ -33,6 +33,24 @@ def _call(upstream, target, body):
         return json.loads(res.read() or b"{}")
 
 
+def invoke(functions, function, event, source, timeout=60):
+    """Invokes a function through `cargo lambda watch`'s invoke API as an event source does:
+    its answer, or None when the invocation failed (no answer, or the function's error)."""
+    url = f"{functions}/2015-03-31/functions/{function}/invocations"
+    req = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as res:
+            answer = json.loads(res.read() or b"{}")
+    except (OSError, ValueError) as e:
+        print(f"{source}: {function} failed: {e}", file=sys.stderr, flush=True)
+        return None
+    if not isinstance(answer, dict) or "errorType" in answer:
+        print(f"{source}: {function} failed: {answer}", file=sys.stderr, flush=True)
+        return None
+    return answer
+
+
 def matches(pattern, value):
     """EventBridge-style content filtering, for the subset a template uses here: nested
     objects whose leaves are lists of exact values or `{"prefix": …}`."""
@@ -82,17 +100,8 @@ class Bridge:
         """Invokes the function with a batch; the sequence number to deliver again from, if
         any."""
         event = {"Records": [{**r, "eventSourceARN": self.stream} for r in records]}
-        url = f"{self.functions}/2015-03-31/functions/{self.function}/invocations"
-        req = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
-                                     headers={"content-type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as res:
-                answer = json.loads(res.read() or b"{}")
-        except (OSError, ValueError) as e:
-            print(f"stream: delivery to {self.function} failed: {e}", file=sys.stderr, flush=True)
-            return records[0]["dynamodb"]["SequenceNumber"]
-        if not isinstance(answer, dict) or "errorType" in answer:
-            print(f"stream: {self.function} failed: {answer}", file=sys.stderr, flush=True)
+        answer = invoke(self.functions, self.function, event, "stream")
+        if answer is None:
             return records[0]["dynamodb"]["SequenceNumber"]
         failures = answer.get("batchItemFailures") or []
         return failures[0].get("itemIdentifier") if failures else None
