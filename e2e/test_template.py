@@ -329,3 +329,19 @@ def test_only_the_development_config_names_frontend_origins():
     prod = config["prod"]["deploy"]["parameters"]["parameter_overrides"]
     assert 'FrontendOrigins="http://localhost:8000,http://127.0.0.1:8000"' in dev
     assert "FrontendOrigins" not in prod
+
+
+def test_webhook_retries_outlast_a_day_inside_the_queue_and_aws_settings_stay_strict(template):
+    """The retry schedule (RetrySchedule::standard, 5 s to 10 h: 99,305 s) fits in the delivery
+    queue's retention; each step fits SQS's 12-hour visibility limit; the template never turns
+    on the local settings (plain-http loopback receivers, a schedule of seconds)."""
+    schedule = [5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert sum(schedule) >= 24 * 3600 and max(schedule) <= 12 * 3600
+    rust = (ROOT / "shared/src/domain/webhooks.rs").read_text()
+    assert "vec![5, 300, 1800, 7200, 18000, 36000, 36000]" in rust
+    res = template["Resources"]
+    assert res["WebhookDeliveryQueue"]["Properties"]["MessageRetentionPeriod"] > sum(schedule)
+    assert res["WebhookEventsRule"]["Properties"]["Targets"][0]["DeadLetterConfig"]
+    assert res["EventArchive"]["Properties"]["RetentionDays"] >= 1
+    text = (ROOT / "template.yaml").read_text()
+    assert "WEBHOOK_ALLOW_LOOPBACK" not in text and "WEBHOOK_RETRY_SECONDS" not in text
