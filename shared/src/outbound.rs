@@ -253,7 +253,7 @@ impl Sender {
 
     /// POSTs `body` to `url` with `headers`. The URL is checked again first (a subscription
     /// made under other rules, an address literal).
-    pub async fn post(&self, url: &str, headers: &[(&str, String)], body: Bytes) -> Answer {
+    pub async fn post(&self, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Answer {
         let started = Instant::now();
         let failed = |error: String| Answer {
             status: None,
@@ -267,7 +267,7 @@ impl Sender {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let request = match request.body(Full::new(body)) {
+        let request = match request.body(Full::new(Bytes::from(body))) {
             Ok(r) => r,
             Err(e) => return failed(format!("request: {e}")),
         };

@@ -3,7 +3,6 @@
 //! then never again (unless an admin redelivers it); parked in the dead-letter queue when
 //! the schedule runs out.
 
-use hyper::body::Bytes;
 use serde_json::{json, Value};
 
 use super::App;
@@ -274,7 +273,7 @@ pub async fn deliver(
     ];
     let answer = out
         .sender()?
-        .post(&sub.url, &headers, Bytes::from(delivery.payload.clone()))
+        .post(&sub.url, &headers, delivery.payload.clone().into_bytes())
         .await;
     let schedule = &app.config.webhooks.retries;
     let next = if answer.ok() {
