@@ -25,8 +25,8 @@
 Control (only from this machine): `POST /__faults` with
 `{"delayMs": {"TransactWriteItems": 500}, "fail": {"Query": "InternalServerError"}}`; `{}` clears.
 A failure is an error type, or `{"error": type, "times": n, "reason": code, "function": name}`
-to fail only the next n calls (all without `times`), of that function only (any without
-`function`), after passing the first `"after": m` of them (a failure part-way through); `GET /__faults` shows what is left. It is answered here as DynamoDB would (`InternalServerError`
+to fail only the next n calls (all without `times`), of that function only (without
+`function`: any but the event consumers, which run in the background), after passing the first `"after": m` of them (a failure part-way through); `GET /__faults` shows what is left. It is answered here as DynamoDB would (`InternalServerError`
 with 500; `TransactionCanceledException` with the cancellation reason `reason`, by default
 `TransactionConflict`; any other type, such as
 `ProvisionedThroughputExceededException`, with 400), without reaching moto; the type `drop`
@@ -66,6 +66,9 @@ import localstream
 import localtrace
 
 FAULTS = {"delayMs": {}, "fail": {}}
+# The functions that consume events in the background (the template's stream and queue
+# sources): faults reach them only when they name them.
+CONSUMERS = set()
 # Requests seen, per DynamoDB operation or S3 method: `GET /__stats` reads, `DELETE` resets.
 STATS = {}
 DYNAMODB = threading.Lock()
@@ -286,16 +289,25 @@ class Proxy(BaseHTTPRequestHandler):
         target = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
         service = localiam.json_service(self.headers.get("x-amz-target") or "")
         name = f"{service or 'dynamodb'}:{target}" if target else f"s3:{self.command}"
+        caller = localiam.identity(self.headers, urllib.parse.parse_qs(
+            urllib.parse.urlsplit(self.path).query))
         with LOCK:
-            STATS[name] = STATS.get(name, 0) + 1
+            # What the tests count is what their own requests cost: the event consumers'
+            # background work is left out.
+            if caller not in CONSUMERS:
+                STATS[name] = STATS.get(name, 0) + 1
         with LOCK:
             delay = FAULTS["delayMs"].get(target, 0)
             failure = FAULTS["fail"].get(target)
             reason = "TransactionConflict"
-            if isinstance(failure, dict) and failure.get("function") not in (
-                    None, localiam.identity(self.headers, urllib.parse.parse_qs(
-                        urllib.parse.urlsplit(self.path).query))):
+            named = failure.get("function") if isinstance(failure, dict) else None
+            if named not in (None, caller):
                 failure = None  # meant for another function's requests
+            elif named is None and caller in CONSUMERS:
+                # A fault that names no function is meant for the request a test makes: the
+                # event consumers (stream, queues), which run whenever anything changes, only
+                # meet the faults that name them.
+                failure = None
             if isinstance(failure, dict) and failure.get("after", 0) > 0:
                 failure["after"] -= 1  # this call passes; a later one fails
                 failure = None
@@ -406,6 +418,9 @@ def main():
     Proxy.upstream = upstream
     Proxy.functions = sys.argv[3] if len(sys.argv) > 3 else None
     TRACE["tables"] = localtrace.Tables(upstream)
+    template_path = localiam.ROOT / "template.yaml"
+    CONSUMERS.update(m[0] for m in localstream.mappings(template_path))
+    CONSUMERS.update(m[0] for m in localqueues.mappings(localiam.load_template(template_path)))
     if Proxy.functions:
         localstream.start(upstream, Proxy.functions, os.environ.get("TABLE_NAME"),
                           localiam.ROOT / "template.yaml")

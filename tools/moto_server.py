@@ -1,5 +1,5 @@
-"""moto_server as the local stack runs it (tools/stack.sh), with one fix to its speed, none to
-its behaviour: before a TransactWriteItems, moto backs up each table it touches by deep-copying
+"""moto_server as the local stack runs it (tools/stack.sh), with four fixes to its speed (the
+last three at the end of this file), none to its behaviour. The first: before a TransactWriteItems, moto backs up each table it touches by deep-copying
 the whole table, once for every item of the transaction, so a transaction costs (items) x
 (table size). The end-to-end table holds tens of megabytes (the bounds tests' threads) and the
 stream consumer's transactions up to 92 items: seconds each, timing out everything queued
@@ -11,10 +11,14 @@ back and the stream records it wrote are dropped, as moto's own rollback does.
 """
 
 import copy
+import functools
 import sys
+import threading
 import types
 
 import moto.dynamodb.models as dynamodb_models
+import moto.sqs.models as sqs_models
+from jsonpath_ng import ext as jsonpath_ext
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
@@ -92,6 +96,56 @@ def transact_write_items(self, transact_items):
 
 
 dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# SQS: ReceiveMessage checks each message it hands out against the queue's retention period by
+# asking for the queue's attributes, which counts every message in the queue: a receive cost
+# (messages) x (queue length), and a queue of thousands (every ticket of the bounds tests is
+# announced) took seconds a receive. The same check, reading the one attribute it needs.
+def is_message_valid_based_on_retention_period(self, queue_name, message):
+    retention = int(self.get_queue(queue_name).message_retention_period)
+    return retention + message.sent_timestamp / 1000 > sqs_models.unix_time()
+
+
+sqs_models.SQSBackend.is_message_valid_based_on_retention_period = \
+    is_message_valid_based_on_retention_period
+
+# DynamoDB: a Query of the table itself (no index) gathers and sorts every item of the table
+# to keep those of one partition key: a cost of (table size) per Query, seconds on the
+# end-to-end table. Here it gathers that partition's items only (then filters and sorts them
+# as before).
+_local = threading.local()
+_all_items = Table.all_items
+_query = Table.query
+
+
+def all_items(self):
+    only = getattr(_local, "only", None)
+    if only is not None and only[0] is self and self.range_key_attr:
+        return list(self.items.get(only[1], {}).values())
+    return _all_items(self)
+
+
+def query(self, *args, **kwargs):
+    index_name = kwargs["index_name"] if "index_name" in kwargs else (
+        args[7] if len(args) > 7 else None)
+    hash_key = kwargs["hash_key"] if "hash_key" in kwargs else (args[0] if args else None)
+    if index_name is not None or hash_key is None:
+        return _query(self, *args, **kwargs)
+    _local.only = (self, hash_key)
+    try:
+        return _query(self, *args, **kwargs)
+    finally:
+        _local.only = None
+
+
+Table.all_items = all_items
+Table.query = query
+
+# EventBridge: each event put is shaped for each rule's target through nine JSONPath
+# expressions, each compiled anew (a parser generator run per expression): tens of
+# milliseconds an event. The compiled expressions are kept (they are immutable).
+jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
 
 if __name__ == "__main__":
     sys.exit(main())
