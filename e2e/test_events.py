@@ -18,7 +18,7 @@ import yaml
 import requests
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import token, unique
+from conftest import Client, token, unique
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -101,6 +101,19 @@ def receiver():
     r = Receiver()
     yield r
     r.server.shutdown()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def caught_up(api_url, receiver):
+    """Waits until the pipeline has caught up with what earlier tests wrote (the bounds tests
+    write and delete thousands of items, which the stream's consumers read through): a probe
+    ticket's event arrives, so everything committed before it has been published."""
+    admin = Admin(api_url, unique("ops"))
+    admin.subscribe(receiver, "/probe", events=["ticket.created"])
+    client = Client(api_url, unique("probe"))
+    t = client.create()
+    wait_for(lambda: receiver.events("/probe", t["_id"]), lambda e: len(e) == 1, seconds=300)
+    admin.remove_all()
 
 
 class Admin:
