@@ -241,7 +241,8 @@ impl Sender {
         let mut http = HttpConnector::new_with_resolver(VettedResolver { policy });
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(3)));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?;
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?;
         let connector = if policy.allow_loopback {
             builder.https_or_http().enable_http1().wrap_connector(http)
         } else {

@@ -28,6 +28,7 @@ const CONFINED: &[(&str, &[&str])] = &[
     ("aws_sdk_eventbridge", &["outbound"]),
     ("aws_sdk_sqs", &["outbound"]),
     ("hyper", &["outbound"]),
+    ("rustls", &["outbound"]),
     ("jsonwebtoken", &["http"]),
 ];
 
