@@ -19,6 +19,8 @@ import uuid
 
 import requests
 
+from conftest import counts_of
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # INDEX_SHARDS of shared/src/store/keys.rs (e2e/test_capacity_model.py checks the mix's).
 INDEX_SHARDS = 10
@@ -199,8 +201,15 @@ def test_the_profile_is_what_the_functions_send(alice, agent, api_url):
                         a["bytes"] = a["scanned"] * entry[a["index"]]
     # The stream's consumer: one delivery of as many new tickets of as many customers as the
     # template's BatchSize, invoked as the event source mapping does, once the bridge has
-    # folded everything above (its deliveries would mix in).
-    time.sleep(2)
+    # folded everything above, earlier tests' too (its deliveries would mix in, and a batch of
+    # its own would conflict with this one on the global counters): the counts stay still.
+    quiet_since, last, deadline = time.monotonic(), None, time.monotonic() + 180
+    while time.monotonic() - quiet_since < 3:
+        assert time.monotonic() < deadline, "the stream's consumer never went quiet"
+        now = counts_of(agent)["counts"]
+        if now != last:
+            quiet_since, last = time.monotonic(), now
+        time.sleep(0.25)
     batch = int(TEMPLATE_BATCH_SIZE.search((ROOT / "template.yaml").read_text()).group(1))
     rec.record("count", f"a delivery of {batch} new tickets of {batch} customers", "system",
                "count-tickets", lambda: invoke(api_url, "count-tickets", new_tickets(batch)),
