@@ -703,16 +703,26 @@ async fn webhook_deliveries_are_claimed_once_and_logged() {
         !store.add_delivery(&a.id, &delivery, now).await.unwrap(),
         "once per event"
     );
-    assert!(store.claim_delivery(&a.id, "evt_1", now).await.unwrap());
+    let claimed = store.claim_delivery(&a.id, "evt_1", now).await.unwrap();
+    assert_eq!(
+        claimed,
+        Some(delivery.clone()),
+        "the claim hands over the delivery"
+    );
     assert!(
-        !store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        store
+            .claim_delivery(&a.id, "evt_1", now)
+            .await
+            .unwrap()
+            .is_none(),
         "one try at a time"
     );
     assert!(
         store
             .claim_delivery(&a.id, "evt_1", now + 31)
             .await
-            .unwrap(),
+            .unwrap()
+            .is_some(),
         "a lease that ran out (a try that died) frees the delivery"
     );
     let attempt = |n: u32, second: u32, ok: bool| Attempt {
@@ -730,7 +740,11 @@ async fn webhook_deliveries_are_claimed_once_and_logged() {
         .await
         .unwrap();
     assert!(
-        store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        store
+            .claim_delivery(&a.id, "evt_1", now)
+            .await
+            .unwrap()
+            .is_some(),
         "lease let go"
     );
     store
@@ -738,14 +752,22 @@ async fn webhook_deliveries_are_claimed_once_and_logged() {
         .await
         .unwrap();
     assert!(
-        !store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        store
+            .claim_delivery(&a.id, "evt_1", now)
+            .await
+            .unwrap()
+            .is_none(),
         "delivered: never again"
     );
     let stored = store.delivery(&a.id, "evt_1").await.unwrap().unwrap();
     assert_eq!((stored.state, stored.tries), (DeliveryState::Delivered, 2));
     assert!(store.reopen_delivery(&a.id, "evt_1").await.unwrap());
     assert!(
-        store.claim_delivery(&a.id, "evt_1", now).await.unwrap(),
+        store
+            .claim_delivery(&a.id, "evt_1", now)
+            .await
+            .unwrap()
+            .is_some(),
         "an admin's redelivery"
     );
     assert!(!store.reopen_delivery(&a.id, "evt_2").await.unwrap());

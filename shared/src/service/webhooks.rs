@@ -238,11 +238,11 @@ pub async fn deliver(
         return Ok(Outcome::Done);
     };
     let now = chrono::Utc::now().timestamp();
-    if !app
+    let Some(delivery) = app
         .store
         .claim_delivery(&sub.id, &message.event, now)
         .await?
-    {
+    else {
         // Delivered, parked, or held by another try of the same message.
         return Ok(match app.store.delivery(&sub.id, &message.event).await? {
             Some(d) if d.state == DeliveryState::Pending => {
@@ -252,9 +252,6 @@ pub async fn deliver(
             }
             _ => Outcome::Done,
         });
-    }
-    let Some(delivery) = app.store.delivery(&sub.id, &message.event).await? else {
-        return Ok(Outcome::Done);
     };
     let sent_at = chrono::Utc::now().timestamp();
     let signed = signature(

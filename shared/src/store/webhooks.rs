@@ -160,13 +160,13 @@ impl Store {
     }
 
     /// Takes a pending delivery for one try, unless another try holds it or it was
-    /// delivered: `false` then, and nothing is sent.
+    /// delivered: the delivery as claimed, or none (then nothing is sent).
     pub async fn claim_delivery(
         &self,
         subscription: &str,
         event: &str,
         now: i64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Option<Delivery>, ApiError> {
         let out = self
             .client
             .update_item()
@@ -183,9 +183,19 @@ impl Store {
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":until", n(now + LEASE_SECONDS))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        condition_held(out, "claim delivery")
+        match out {
+            Ok(o) => o.attributes.map(decode).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_error("claim delivery", e)),
+        }
     }
 
     /// Records a try's outcome: the delivery's new state (its lease let go) and the attempt,
