@@ -140,6 +140,17 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The state of the event and webhook functions: the service and the outbound clients (bus,
+/// queues, webhook HTTP), on one SDK configuration loaded once at cold start.
+#[cfg(feature = "events")]
+pub async fn app_with_outbound(
+) -> Result<(App, crate::outbound::Outbound), Box<dyn std::error::Error + Send + Sync>> {
+    let sdk = sdk_config().await;
+    let app = App::new(Config::from_env()?, &sdk);
+    let out = crate::outbound::Outbound::new(&sdk, app.config.webhooks.clone());
+    Ok((app, out))
+}
+
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config().await)
 }
