@@ -306,3 +306,42 @@ impl Sender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+    use tower_service::Service;
+
+    /// Each try is checked where it connects: the resolver keeps only addresses a webhook may
+    /// reach, so a name that (now) resolves to a private or loopback address is refused then.
+    #[tokio::test]
+    async fn the_resolver_a_delivery_connects_through_refuses_private_addresses() {
+        let name = Name::from_str("localhost").unwrap();
+        let mut aws = VettedResolver {
+            policy: UrlPolicy::default(),
+        };
+        let refused = aws.call(name.clone()).await.unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+        let mut local = VettedResolver {
+            policy: UrlPolicy {
+                allow_loopback: true,
+            },
+        };
+        let found: Vec<SocketAddr> = local.call(name).await.unwrap().collect();
+        assert!(!found.is_empty() && found.iter().all(|a| a.ip().is_loopback()));
+    }
+
+    #[tokio::test]
+    async fn an_address_literal_is_refused_before_any_connection() {
+        let sender = Sender::new(UrlPolicy::default()).unwrap();
+        let answer = sender
+            .post("https://169.254.169.254/latest/meta-data", &[], Vec::new())
+            .await;
+        assert_eq!(answer.status, None);
+        assert!(
+            answer.error.unwrap().starts_with("refused"),
+            "not even tried"
+        );
+    }
+}
