@@ -109,3 +109,42 @@ impl Store {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(v: serde_json::Value) -> serde_dynamo::Item {
+        serde_dynamo::to_item(v).unwrap()
+    }
+
+    /// The service's own items (idempotency records, quotas, counters, markers, webhook items)
+    /// and threads written on their own announce nothing, whatever the stream shows of them.
+    #[test]
+    fn only_tickets_and_attachments_are_writes_events_are_made_of() {
+        for (pk, sk) in [
+            ("IDEMPOTENCY#d1g3st", "IDEMPOTENCY"),
+            ("QUOTA#alice", "2026-11-26T10:00"),
+            ("COUNTS#ALL#3", "COUNTS"),
+            ("STREAMBATCH#e1", "COUNTS"),
+            ("META", "FIRST_MONTH"),
+            ("WEBHOOKS", "WEBHOOK#wh_1"),
+            ("WEBHOOK#wh_1", "DELIVERY#evt_1"),
+            (
+                "TICKET#01937f5e-7a3c-7cc0-8d2a-6f1e2b3c4d5e",
+                "THREAD#2026-11-26T10:00:00.000Z#t",
+            ),
+        ] {
+            let keys = image(serde_json::json!({"PK": pk, "SK": sk}));
+            let new = image(serde_json::json!({"PK": pk, "SK": sk, "n": 1}));
+            assert_eq!(
+                written(&keys, &Default::default(), &new).unwrap(),
+                None,
+                "{pk}"
+            );
+        }
+        // A deleted ticket: nothing to announce (the mapping does not even deliver it).
+        let keys = image(serde_json::json!({"PK": "TICKET#x", "SK": "TICKET"}));
+        assert_eq!(written(&keys, &keys, &Default::default()).unwrap(), None);
+    }
+}
