@@ -54,6 +54,8 @@ pub enum ApiError {
     },
     #[error("the ticket is closed and takes no more threads")]
     TicketClosed,
+    #[error("{0}")]
+    NotRateable(String),
     #[error("the ticket was changed by another request; read it again and retry")]
     Conflict,
     #[error("the ticket holds the most threads it can take; open a new ticket")]
@@ -85,6 +87,7 @@ impl From<Refusal> for ApiError {
                 ApiError::InvalidTransition { from, to, allowed }
             }
             Refusal::TicketClosed => ApiError::TicketClosed,
+            Refusal::NotRateable(why) => ApiError::NotRateable(why),
             Refusal::AttachmentBytes { left } => ApiError::validation(
                 "attachments",
                 format!(
@@ -121,6 +124,7 @@ impl ApiError {
             | Conflict
             | ThreadLimit
             | NotPending
+            | NotRateable(_)
             | WebhookLimit(_) => 409,
             PreconditionFailed => 412,
             PayloadTooLarge => 413,
@@ -146,6 +150,7 @@ impl ApiError {
             WebhookLimit(_) => "WEBHOOK_LIMIT",
             InvalidTransition { .. } => "INVALID_TRANSITION",
             TicketClosed => "TICKET_CLOSED",
+            NotRateable(_) => "NOT_RATEABLE",
             Conflict | NotPending => "CONFLICT",
             ThreadLimit => "THREAD_LIMIT",
             PreconditionFailed => "PRECONDITION_FAILED",

@@ -2,7 +2,7 @@
 //! carries out.
 
 use super::ids::UserId;
-use super::kinds::{Category, Priority, Status};
+use super::kinds::{Category, Priority, Rating, Status};
 use super::ticket::NewAttachment;
 
 /// A reply or an internal note.
@@ -17,6 +17,13 @@ pub struct AddThread {
 pub struct ChangeStatus {
     pub status: Status,
     pub resolution: Option<String>,
+}
+
+/// A customer's rating of their ticket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub rating: Rating,
+    pub comment: Option<String>,
 }
 
 /// An agent's update: each field optional, at least one.

@@ -78,6 +78,14 @@ wire_enum!(Category {
     General => "general",
 });
 
+wire_enum!(
+    /// A customer's satisfaction with how their ticket was handled (CSAT).
+    Rating {
+        Good => "good",
+        Bad => "bad",
+    }
+);
+
 wire_enum!(AttachmentStatus {
     Pending => "pending",
     Uploaded => "uploaded",
@@ -156,5 +164,6 @@ wire_enum!(
         Updated => "ticket.updated",
         AttachmentUploaded => "attachment.uploaded",
         AttachmentRejected => "attachment.rejected",
+        TicketRated => "ticket.rated",
     }
 );

@@ -9,6 +9,7 @@ pub mod events;
 pub(crate) mod fixtures;
 pub mod ids;
 pub mod kinds;
+pub mod metrics;
 pub mod refusal;
 pub mod rules;
 pub mod sla;
@@ -18,11 +19,15 @@ pub mod webhooks;
 
 pub use caller::{Caller, Role};
 pub use commands::{
-    AddThread, Assignee, ChangeStatus, ListFilters, Sort, ThreadOrder, UpdateTicket,
+    AddThread, Assignee, ChangeStatus, ListFilters, Rate, Sort, ThreadOrder, UpdateTicket,
 };
 pub use ids::{AttachmentId, ThreadId, TicketId, Timestamp, UserId};
-pub use kinds::{names, AttachmentStatus, Category, EventKind, Priority, Status, ThreadType};
+pub use kinds::{
+    names, AttachmentStatus, Category, EventKind, Priority, Rating, Status, ThreadType,
+};
 pub use refusal::Refusal;
 pub use rules::{Change, ThreadCounts};
 pub use sla::SlaPolicy;
-pub use ticket::{Attachment, Field, NewAttachment, NewTicket, Thread, Ticket, Upload};
+pub use ticket::{
+    Attachment, Field, NewAttachment, NewTicket, Satisfaction, Thread, Ticket, Upload,
+};

@@ -15,6 +15,9 @@ pub enum Refusal {
     },
     /// Closed tickets take no more threads or updates.
     TicketClosed,
+    /// The ticket cannot be rated now: it is not resolved, or it was closed longer ago than
+    /// the rating window.
+    NotRateable(String),
     /// The declarations would take the ticket over its attachment total; `left` bytes remain.
     AttachmentBytes { left: u64 },
 }

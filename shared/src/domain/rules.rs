@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::caller::Caller;
-use super::commands::{AddThread, ChangeStatus, UpdateTicket};
+use super::commands::{AddThread, ChangeStatus, Rate, UpdateTicket};
 use super::ids::{Timestamp, UserId};
 use super::kinds::{Priority, Status, ThreadType};
 pub use super::refusal::Refusal;
@@ -13,7 +13,7 @@ use super::sla::{self, SlaPolicy};
 use super::status::{
     decide_status_change, reopens_on_customer_reply, status_message, StatusChange,
 };
-use super::ticket::{Attachment, Field, NewAttachment, Thread, Ticket};
+use super::ticket::{Attachment, Field, NewAttachment, Satisfaction, Thread, Ticket};
 
 pub use super::status::STATUS_FIELDS;
 
@@ -305,10 +305,161 @@ pub fn plan_escalation(ticket: &Ticket, policy: &SlaPolicy, now: DateTime<Utc>) 
     ))
 }
 
+/// The ticket fields a rating writes.
+pub const RATING_FIELDS: &[Field] = &[Field::Satisfaction, Field::UpdatedAt, Field::ChangedBy];
+
+/// How long after closing a ticket its customer may still rate it, unless configured.
+pub const RATING_WINDOW_DAYS_DEFAULT: i64 = 7;
+
+/// The customer's rating of their ticket: allowed while it is resolved, or up to `window`
+/// after it was closed, and changeable as often as that; recorded on the ticket and in an
+/// internal system thread (agents see the comment). `None` when it repeats the rating given.
+/// Only the ticket's customer may rate it (others cannot see it: the service answers 404).
+pub fn plan_rating(
+    ticket: &Ticket,
+    caller: &Caller,
+    input: &Rate,
+    at: &Timestamp,
+    window: chrono::Duration,
+) -> Result<Option<Change>, Refusal> {
+    if caller.is_agent() {
+        return Err(Refusal::Forbidden("only the ticket's customer may rate it"));
+    }
+    match ticket.status {
+        Status::Resolved => {}
+        Status::Closed => {
+            let closed = ticket.closed_at.as_ref().and_then(|c| c.time());
+            let now = at.time();
+            let open = matches!((closed, now), (Some(c), Some(n)) if n - c <= window);
+            if !open {
+                return Err(Refusal::NotRateable(format!(
+                    "a closed ticket can be rated for {} days after closing",
+                    window.num_days()
+                )));
+            }
+        }
+        other => {
+            return Err(Refusal::NotRateable(format!(
+                "a ticket can be rated once resolved (it is {other})"
+            )))
+        }
+    }
+    let previous = ticket.satisfaction.as_ref();
+    if previous.is_some_and(|p| p.rating == input.rating && p.comment == input.comment) {
+        return Ok(None);
+    }
+    let mut after = ticket.clone();
+    after.satisfaction = Some(Satisfaction {
+        rating: input.rating,
+        comment: input.comment.clone(),
+        rated_at: at.clone(),
+        rated_priority: ticket.priority,
+        rated_category: ticket.category,
+        rated_assignee: ticket.assigned_to.clone(),
+    });
+    after.updated_at = at.clone();
+    let said = match previous {
+        Some(p) if p.rating != input.rating => {
+            format!(
+                "Customer changed their rating from {} to {}",
+                p.rating, input.rating
+            )
+        }
+        Some(_) => format!(
+            "Customer changed their comment on the {} rating",
+            input.rating
+        ),
+        None => format!("Customer rated the support {}", input.rating),
+    };
+    let message = match &input.comment {
+        Some(c) => format!("{said}: {c}"),
+        None => said,
+    };
+    let note = Thread::new(&caller.sub, message, ThreadType::System, true, at);
+    Ok(Some(Change::new(
+        after,
+        RATING_FIELDS,
+        vec![note],
+        &caller.sub,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::fixtures::{agent, alice, at, ticket};
+    use crate::domain::kinds::Rating;
+
+    fn rate(rating: Rating, comment: Option<&str>) -> Rate {
+        Rate {
+            rating,
+            comment: comment.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_resolved_ticket_is_rated_by_its_customer_once_and_changeable() {
+        let window = chrono::Duration::days(7);
+        let t = ticket(Status::Resolved);
+        let change = plan_rating(
+            &t,
+            &alice(),
+            &rate(Rating::Good, Some("fast")),
+            &at(AT),
+            window,
+        )
+        .unwrap()
+        .unwrap();
+        let s = change.after.satisfaction.clone().unwrap();
+        assert_eq!(
+            (s.rating, s.comment.as_deref()),
+            (Rating::Good, Some("fast"))
+        );
+        assert_eq!(change.fields, RATING_FIELDS);
+        let note = &change.threads[0];
+        assert!(note.internal, "the comment is the agents'");
+        assert_eq!(note.message, "Customer rated the support good: fast");
+        // The same again changes nothing; another rating replaces it.
+        let rated = change.after;
+        let same = rate(Rating::Good, Some("fast"));
+        assert_eq!(
+            plan_rating(&rated, &alice(), &same, &at(AT), window),
+            Ok(None)
+        );
+        let bad = plan_rating(&rated, &alice(), &rate(Rating::Bad, None), &at(AT), window)
+            .unwrap()
+            .unwrap();
+        assert_eq!(bad.after.satisfaction.unwrap().rating, Rating::Bad);
+        assert_eq!(
+            bad.threads[0].message,
+            "Customer changed their rating from good to bad"
+        );
+        assert!(matches!(
+            plan_rating(&rated, &agent(), &same, &at(AT), window),
+            Err(Refusal::Forbidden(_))
+        ));
+    }
+
+    #[test]
+    fn open_tickets_and_long_closed_ones_cannot_be_rated() {
+        let window = chrono::Duration::days(7);
+        let good = rate(Rating::Good, None);
+        for status in [Status::Open, Status::Pending, Status::InProgress] {
+            assert!(matches!(
+                plan_rating(&ticket(status), &alice(), &good, &at(AT), window),
+                Err(Refusal::NotRateable(_))
+            ));
+        }
+        let mut closed = ticket(Status::Resolved);
+        closed.apply_status(Status::Closed, None, &at("2026-11-19T00:00:00.000Z"));
+        let day7 = at("2026-11-26T00:00:00.000Z");
+        assert!(plan_rating(&closed, &alice(), &good, &day7, window).is_ok());
+        let later = at("2026-11-26T00:00:00.001Z");
+        assert!(matches!(
+            plan_rating(&closed, &alice(), &good, &later, window),
+            Err(Refusal::NotRateable(_))
+        ));
+    }
 
     fn reply(internal: bool) -> AddThread {
         AddThread {

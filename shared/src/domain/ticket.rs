@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::caller::Caller;
 use super::ids::{AttachmentId, ThreadId, TicketId, Timestamp, UserId};
-use super::kinds::{AttachmentStatus, Category, Priority, Status, ThreadType};
+use super::kinds::{AttachmentStatus, Category, Priority, Rating, Status, ThreadType};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +124,22 @@ pub struct NewTicket {
     pub attachments: Vec<NewAttachment>,
 }
 
+/// The customer's rating of a resolved or recently closed ticket (the latest, if they changed
+/// it), with the groups the ticket was in when rated: the metrics count the rating there, and
+/// a changed rating is taken back from there (`domain::metrics`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Satisfaction {
+    pub rating: Rating,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub rated_at: Timestamp,
+    pub rated_priority: Priority,
+    pub rated_category: Category,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rated_assignee: Option<UserId>,
+}
+
 /// A ticket as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -166,6 +182,9 @@ pub struct Ticket {
     /// their actor. Tickets written before it was kept have none.
     #[serde(default)]
     pub changed_by: Option<UserId>,
+    /// The customer's rating, once they gave one.
+    #[serde(default)]
+    pub satisfaction: Option<Satisfaction>,
 }
 
 impl Ticket {
@@ -195,6 +214,7 @@ impl Ticket {
             sla_paused_since: None,
             escalated_at: None,
             changed_by: Some(client),
+            satisfaction: None,
         }
     }
 
@@ -231,6 +251,7 @@ pub enum Field {
     SlaPausedSince,
     EscalatedAt,
     ChangedBy,
+    Satisfaction,
 }
 
 impl Field {
@@ -251,6 +272,7 @@ impl Field {
             Field::SlaPausedSince => "slaPausedSince",
             Field::EscalatedAt => "escalatedAt",
             Field::ChangedBy => "changedBy",
+            Field::Satisfaction => "satisfaction",
         }
     }
 }
@@ -282,6 +304,7 @@ mod tests {
             Field::SlaPausedSince,
             Field::EscalatedAt,
             Field::ChangedBy,
+            Field::Satisfaction,
         ] {
             assert!(object.contains_key(f.attribute()), "{f:?}");
         }

@@ -230,7 +230,8 @@ pub(crate) fn derived_keys(field: Field) -> &'static [&'static str] {
         | Field::ClosedAt
         | Field::SlaPausedSeconds
         | Field::SlaPausedSince
-        | Field::ChangedBy => &[],
+        | Field::ChangedBy
+        | Field::Satisfaction => &[],
     }
 }
 
