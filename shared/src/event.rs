@@ -16,7 +16,7 @@ pub use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResp
 use crate::domain::counts::Move;
 use crate::domain::Timestamp;
 use crate::service::Counted;
-use crate::store::ticket_status;
+use crate::store::{ticket_image, ticket_status};
 
 /// A stream record as a change the counts see: only ticket items count, and only their
 /// status and customer (none for threads, attachments and the service's own items).
@@ -25,6 +25,16 @@ pub fn counted(record: &StreamRecord) -> Option<Counted> {
     let before = ticket_status(&change.keys, &change.old_image);
     let after = ticket_status(&change.keys, &change.new_image);
     let client = after.as_ref().or(before.as_ref())?.0.clone();
+    let tickets = match (
+        ticket_image(&change.keys, &change.old_image),
+        ticket_image(&change.keys, &change.new_image),
+    ) {
+        (Ok(b), Ok(a)) => Some((b.map(Box::new), a.map(Box::new))),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(event = %record.event_id, error = %e, "a ticket image that cannot be read: counted, not in the metrics");
+            None
+        }
+    };
     Some(Counted {
         event_id: record.event_id.clone(),
         sequence: change.sequence_number.clone().unwrap_or_default(),
@@ -34,6 +44,7 @@ pub fn counted(record: &StreamRecord) -> Option<Counted> {
             from: before.map(|(_, s)| s),
             to: after.map(|(_, s)| s),
         },
+        tickets,
     })
 }
 

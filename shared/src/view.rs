@@ -223,6 +223,11 @@ pub fn event(e: &Event) -> Value {
                 "internal": a.internal,
             }})
         }
+        Happened::Rated {
+            rating,
+            comment,
+            previous,
+        } => json!({"rating": rating, "comment": comment, "previousRating": previous}),
     };
     json!({
         "id": e.id(),

@@ -196,11 +196,13 @@ async fn counts_take_each_batch_once() {
     ];
     let deltas = fold(&moves);
     let at = ts("2026-11-20T10:00:00.000Z");
+    let rollups = Default::default();
     let batch = store::CountBatch {
         first_event: "event-1",
         up_to: "1200",
         as_of: &at,
         deltas: &deltas,
+        rollups: &rollups,
     };
     assert_eq!(store.folded_up_to("event-1").await.unwrap(), None);
     store.apply_counts(&batch).await.unwrap();
@@ -217,6 +219,84 @@ async fn counts_take_each_batch_once() {
     assert_eq!(alice.open, 1);
     let (bob, _) = store.counts(Scope::Own(&user("bob"))).await.unwrap();
     assert_eq!((bob.open, bob.resolved), (-1, 1));
+}
+
+/// The metrics' rollups go in with a batch's counts, once, whatever shard each batch takes;
+/// a report's reads find them by level and range (the backlog before the range from month,
+/// day and hour items; the facts in it from hour items), and only those of its dimension.
+#[tokio::test]
+async fn rollups_are_added_once_and_read_back_by_range() {
+    use support_tickets::domain::counts::fold;
+    use support_tickets::domain::metrics::{
+        facts, report, Counter, Day, Dimension, GroupBy, Rollups,
+    };
+    let store = store().await;
+    let base = "2026-10";
+    let created = ts(&format!("{base}-01T23:50:00.000Z"));
+    let (mut t, _) = ticket("alice", created.as_str(), Status::Open);
+    let policy = support_tickets::domain::SlaPolicy::default();
+    let mut rollups = Rollups::default();
+    for f in facts(None, Some(&t), created.time().unwrap(), &policy) {
+        rollups.add(&f);
+    }
+    let before = t.clone();
+    t.status = Status::Resolved;
+    t.resolved_at = Some(ts(&format!("{base}-03T00:10:00.000Z")));
+    t.updated_at = t.resolved_at.clone().unwrap();
+    let mut later = Rollups::default();
+    for f in facts(Some(&before), Some(&t), created.time().unwrap(), &policy) {
+        later.add(&f);
+    }
+    let deltas = fold(std::iter::empty());
+    for (event, r) in [
+        (format!("m1-{base}"), &rollups),
+        (format!("m2-{base}"), &later),
+    ] {
+        let batch = store::CountBatch {
+            first_event: &event,
+            up_to: "1",
+            as_of: &created,
+            deltas: &deltas,
+            rollups: r,
+        };
+        store.apply_counts(&batch).await.unwrap();
+        let again = store.apply_counts(&batch).await;
+        assert!(matches!(again, Err(WriteError::Duplicate)), "{again:?}");
+    }
+    let day = |d: u32| Day {
+        date: format!("{base}-{d:02}"),
+        start: ts(&format!("{base}-{d:02}T00:00:00.000Z")).time().unwrap(),
+        end: ts(&format!("{base}-{:02}T00:00:00.000Z", d + 1))
+            .time()
+            .unwrap(),
+    };
+    // The 3rd alone: created before it (the backlog comes from the 1st's rollups), resolved
+    // in it.
+    let days = [day(3)];
+    let (readings, requests) = store
+        .metric_readings(Dimension::All, days[0].start, days[0].end)
+        .await
+        .unwrap();
+    assert_eq!(requests, 3, "months, days, one month of hours");
+    let rep = report(&readings, &days, None);
+    assert_eq!(rep.totals.count(Counter::Created), 0);
+    assert_eq!(rep.totals.count(Counter::Resolved), 1);
+    assert_eq!(rep.totals.backlog.resolved, 1);
+    assert_eq!(rep.totals.backlog.open, 0);
+    let days = [day(1), day(2), day(3)];
+    let (readings, _) = store
+        .metric_readings(Dimension::Priority, days[0].start, days[2].end)
+        .await
+        .unwrap();
+    let rep = report(&readings, &days, Some(GroupBy::Priority));
+    assert_eq!(
+        rep.totals.count(Counter::Created),
+        1,
+        "once, in one dimension"
+    );
+    let medium = rep.rows.iter().find(|(g, _)| g == "medium").unwrap();
+    assert_eq!(medium.1.count(Counter::Resolved), 1);
+    assert_eq!(medium.1.backlog.resolved, 1);
 }
 
 /// Walks every page and checks each ticket comes exactly once, newest first.

@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 
 use super::ids::{TicketId, Timestamp, UserId};
-use super::kinds::{AttachmentStatus, Category, EventKind, Priority, Status};
+use super::kinds::{AttachmentStatus, Category, EventKind, Priority, Rating, Status};
 use super::ticket::{Attachment, Thread, Ticket};
 
 /// The catalogue's version: it changes only when an event loses or renames a field.
@@ -64,6 +64,12 @@ pub enum Happened {
     },
     AttachmentUploaded(Attachment),
     AttachmentRejected(Attachment),
+    /// The customer rated the ticket, or changed their rating.
+    Rated {
+        rating: Rating,
+        comment: Option<String>,
+        previous: Option<Rating>,
+    },
 }
 
 /// One event about one ticket.
@@ -91,6 +97,7 @@ impl Event {
             Happened::Updated { .. } => EventKind::Updated,
             Happened::AttachmentUploaded(_) => EventKind::AttachmentUploaded,
             Happened::AttachmentRejected(_) => EventKind::AttachmentRejected,
+            Happened::Rated { .. } => EventKind::TicketRated,
         }
     }
 
@@ -185,6 +192,16 @@ pub fn ticket_events(before: Option<&Ticket>, after: &Ticket, threads: &[Thread]
                     category,
                     tags,
                     title,
+                }));
+            }
+            if let Some(s) = after.satisfaction.as_ref().filter(|s| {
+                b.satisfaction.as_ref().map(|p| (p.rating, &p.comment))
+                    != Some((s.rating, &s.comment))
+            }) {
+                events.push(event(Happened::Rated {
+                    rating: s.rating,
+                    comment: s.comment.clone(),
+                    previous: b.satisfaction.as_ref().map(|p| p.rating),
                 }));
             }
         }

@@ -1,14 +1,16 @@
 //! The consumer of the table's stream: committed changes to tickets, folded into the counts
-//! per status in batches, each batch added once however often the stream delivers it.
+//! per status and the metrics' rollups in batches, each batch added once however often the
+//! stream delivers it.
 
 use super::{back_off, App};
 use crate::domain::counts::{fold, Move};
-use crate::domain::Timestamp;
+use crate::domain::metrics::{facts, Rollups};
+use crate::domain::{SlaPolicy, Ticket, Timestamp};
 use crate::error::ApiError;
-use crate::store::{CountBatch, WriteError};
+use crate::store::{CountBatch, WriteError, BATCH_ITEMS_MAX};
 
 /// One committed change to a ticket, as the stream delivered it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Counted {
     pub event_id: String,
     /// The stream's sequence number (increasing within a shard, which a batch comes from).
@@ -16,6 +18,22 @@ pub struct Counted {
     /// When the change was committed (the stream's approximate creation time).
     pub at: Timestamp,
     pub change: Move,
+    /// The ticket before and after the change (none: new, or deleted); none when an image
+    /// did not read as a ticket, which then adds nothing to the metrics.
+    pub tickets: Option<(Option<Box<Ticket>>, Option<Box<Ticket>>)>,
+}
+
+impl Counted {
+    /// What the change adds to the metrics' rollups.
+    fn rollups(&self, policy: &SlaPolicy, into: &mut Rollups) {
+        let Some((before, after)) = &self.tickets else {
+            return;
+        };
+        let committed = self.at.time().unwrap_or_else(chrono::Utc::now);
+        for f in facts(before.as_deref(), after.as_deref(), committed, policy) {
+            into.add(&f);
+        }
+    }
 }
 
 /// What one delivery did.
@@ -30,8 +48,8 @@ pub struct Folded {
     pub batches: usize,
 }
 
-/// The most changes one transaction folds: each may touch its customer's counter, so with a
-/// global shard and the batch's marker a transaction holds at most 92 items (of 100).
+/// The most changes one transaction folds; fewer when their counters and rollup items would
+/// take it over [`BATCH_ITEMS_MAX`].
 pub const BATCH_CHANGES: usize = 90;
 /// Tries of a batch whose counters another batch held meanwhile.
 const ATTEMPTS: usize = 8;
@@ -42,7 +60,7 @@ fn at_or_before(a: &str, b: &str) -> bool {
 }
 
 /// Folds the changes of one delivery, in order, in transactions of at most
-/// [`BATCH_CHANGES`]; each transaction carries a marker keyed by its first change, so a
+/// [`BATCH_CHANGES`] changes and [`BATCH_ITEMS_MAX`] items; each transaction carries a marker keyed by its first change, so a
 /// delivery repeated after a failure passes over what was already added. On a failure, the
 /// index of the first change not added: the stream delivers again from there.
 pub async fn fold_changes(app: &App, changes: &[Counted]) -> Result<Folded, (usize, ApiError)> {
@@ -63,9 +81,8 @@ pub async fn fold_changes(app: &App, changes: &[Counted]) -> Result<Folded, (usi
             Ok(None) => {}
             Err(e) => return Err((i, e)),
         }
-        let chunk = &changes[i..(i + BATCH_CHANGES).min(changes.len())];
-        let deltas = fold(chunk.iter().map(|c| &c.change));
-        if !deltas.is_empty() {
+        let (chunk, deltas, rollups) = next_chunk(&changes[i..], &app.config.sla);
+        if !deltas.is_empty() || !rollups.is_empty() {
             let last = chunk.last().expect("a chunk is never empty");
             let as_of = chunk.iter().map(|c| &c.at).max().unwrap_or(&last.at);
             let batch = CountBatch {
@@ -73,6 +90,7 @@ pub async fn fold_changes(app: &App, changes: &[Counted]) -> Result<Folded, (usi
                 up_to: &last.sequence,
                 as_of,
                 deltas: &deltas,
+                rollups: &rollups,
             };
             if !apply(app, &batch).await.map_err(|e| (i, e))? {
                 // Its marker exists: an earlier delivery added it (perhaps as a shorter
@@ -85,6 +103,27 @@ pub async fn fold_changes(app: &App, changes: &[Counted]) -> Result<Folded, (usi
         i += chunk.len();
     }
     Ok(report)
+}
+
+/// The changes the next transaction folds (at least one), with what they add.
+fn next_chunk<'a>(
+    changes: &'a [Counted],
+    policy: &SlaPolicy,
+) -> (&'a [Counted], crate::domain::counts::Deltas, Rollups) {
+    let mut rollups = Rollups::default();
+    let mut deltas = fold(std::iter::empty());
+    let mut end = 0;
+    while end < changes.len().min(BATCH_CHANGES) {
+        let mut more = rollups.clone();
+        changes[end].rollups(policy, &mut more);
+        let counted = fold(changes[..=end].iter().map(|c| &c.change));
+        if end > 0 && CountBatch::items(&counted, &more) > BATCH_ITEMS_MAX {
+            break;
+        }
+        (rollups, deltas) = (more, counted);
+        end += 1;
+    }
+    (&changes[..end], deltas, rollups)
 }
 
 /// Adds one batch, trying again while other batches hold its counters; `false` when its

@@ -12,6 +12,7 @@ use super::write::WriteError;
 use super::{condition_held, key_string, n, s, sdk_error, Item, Store};
 use crate::domain::counts::Deltas;
 use crate::domain::kinds::StatusCounts;
+use crate::domain::metrics::Rollups;
 use crate::domain::{Status, Timestamp, UserId};
 use crate::error::ApiError;
 use crate::idempotency::EXPIRES_ATTRIBUTE;
@@ -37,6 +38,19 @@ pub struct CountBatch<'a> {
     /// The commit time of the batch's newest change.
     pub as_of: &'a Timestamp,
     pub deltas: &'a Deltas,
+    /// What the batch adds to the metrics' rollups.
+    pub rollups: &'a Rollups,
+}
+
+/// The most items one transaction of a batch holds (DynamoDB's limit is 100).
+pub const BATCH_ITEMS_MAX: usize = 100;
+
+impl CountBatch<'_> {
+    /// The items its transaction writes: the marker, a global shard, each customer's counter
+    /// that moves and each rollup item.
+    pub fn items(deltas: &Deltas, rollups: &Rollups) -> usize {
+        2 + deltas.clients.len() + rollups.len()
+    }
 }
 
 /// Adds a counter item's per-status numbers to `counts`.
@@ -75,6 +89,19 @@ pub fn ticket_status(
     Some((c.client, c.status))
 }
 
+/// A ticket item's whole ticket, from a stream image of it (none for other items and empty
+/// images; `Err` for a ticket item that does not read as a ticket).
+pub fn ticket_image(
+    keys: &serde_dynamo::Item,
+    image: &serde_dynamo::Item,
+) -> Result<Option<crate::domain::Ticket>, ApiError> {
+    let key: Item = keys.clone().into();
+    if key_string(&key, SK) != TICKET_SK || image.is_empty() {
+        return Ok(None);
+    }
+    super::decode(image.clone().into()).map(Some)
+}
+
 impl Store {
     /// The sequence number a batch starting with `first_event` was folded up to, if it was.
     #[tracing::instrument(skip_all)]
@@ -92,9 +119,11 @@ impl Store {
         Ok(out.item.map(|i| key_string(&i, "upTo")))
     }
 
-    /// Adds a batch's deltas to the customers' counters and one global shard, with the
-    /// batch's marker, in one transaction: a batch is added once (`Duplicate` when its marker
-    /// exists already). `Contended` when another batch held a counter meanwhile.
+    /// Adds a batch's deltas to the customers' counters and one global shard, and its rollups
+    /// to the metrics' items of that shard, with the batch's marker, in one transaction: a
+    /// batch is added once (`Duplicate` when its marker exists already). `Contended` when
+    /// another batch held an item meanwhile. The global shard always takes the batch's
+    /// `asOf`: the metrics answer with it.
     #[tracing::instrument(skip_all, fields(customers = batch.deltas.clients.len()))]
     pub async fn apply_counts(&self, batch: &CountBatch<'_>) -> Result<(), WriteError> {
         let expires = chrono::Utc::now().timestamp() + MARKER_SECONDS;
@@ -109,23 +138,26 @@ impl Store {
             .build()
             .map_err(|e| ApiError::internal("batch marker", e))?;
         let mut items = vec![TransactWriteItem::builder().put(marker).build()];
-        let global = self.any_global_counter();
-        let counters = std::iter::once((global, &batch.deltas.global)).chain(
-            batch
-                .deltas
-                .clients
-                .iter()
-                .map(|(client, c)| (self.client_counter(client), c)),
-        );
-        for (pk, counts) in counters {
+        let shard = rand::random::<u32>() % self.shards;
+        items.push(self.counter_update(
+            self.global_counter(shard),
+            &batch.deltas.global,
+            batch.as_of,
+        )?);
+        for (client, counts) in &batch.deltas.clients {
             if *counts != StatusCounts::default() {
-                items.push(self.counter_update(pk, counts, batch.as_of)?);
+                items.push(self.counter_update(
+                    self.client_counter(client),
+                    counts,
+                    batch.as_of,
+                )?);
             }
         }
+        items.extend(self.rollup_updates(batch.rollups, shard)?);
         self.transact_with(items, Some(0)).await
     }
 
-    /// An `ADD` of the non-zero deltas to one counter item, and its `asOf`.
+    /// An `ADD` of the non-zero deltas to one counter item (none may be), and its `asOf`.
     fn counter_update(
         &self,
         pk: String,
@@ -144,7 +176,11 @@ impl Store {
             .table_name(&self.table)
             .key(PK, s(pk))
             .key(SK, s(COUNTS_SK))
-            .update_expression(format!("ADD {} SET #asof = :asof", adds.join(", ")))
+            .update_expression(if adds.is_empty() {
+                "SET #asof = :asof".to_owned()
+            } else {
+                format!("ADD {} SET #asof = :asof", adds.join(", "))
+            })
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()

@@ -10,6 +10,8 @@
 //! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`, and global ones, sharded:
 //!   `COUNTS#ALL#<n>` / `COUNTS`, written only by the consumer of the table's stream, each
 //!   batch once (its marker `STREAMBATCH#<first record's eventID>` / `COUNTS`, expired by TTL);
+//! - the metrics' rollups, written with the counts (store::metrics): `METRICS#<yyyy-mm>` /
+//!   `H#…` (hours) and `D#…` (days), `METRICS#MONTHS` / `<dimension>#<yyyy-mm>#…`;
 //! - the first month with a ticket: `META` / `FIRST_MONTH`;
 //! - idempotency records: `IDEMPOTENCY#<digest of caller, operation, key>` / `IDEMPOTENCY`,
 //!   expired by DynamoDB's TTL on `expiresAt`;
@@ -28,13 +30,14 @@ mod events;
 mod import;
 mod keys;
 mod lists;
+mod metrics;
 mod quota;
 mod schema;
 mod threads;
 mod webhooks;
 mod write;
 
-pub use counts::{ticket_status, CountBatch};
+pub use counts::{ticket_image, ticket_status, CountBatch, BATCH_ITEMS_MAX};
 pub use events::{written, Written};
 pub use import::Rekeyed;
 pub use keys::*;
@@ -164,10 +167,6 @@ impl Store {
 
     pub(crate) fn global_counter(&self, shard: u32) -> String {
         format!("COUNTS#ALL#{shard}")
-    }
-
-    pub(crate) fn any_global_counter(&self) -> String {
-        self.global_counter(rand::random::<u32>() % self.shards)
     }
 
     /// BatchGetItem of up to 100 keys of this table, strongly consistent, unprocessed keys
