@@ -3,12 +3,15 @@
 use serde_json::{Map, Value};
 
 use super::fields::Fields;
-use crate::domain::{AddThread, Category, ChangeStatus, NewTicket, Priority, Status, UpdateTicket};
+use crate::domain::{
+    AddThread, Category, ChangeStatus, NewTicket, Priority, Rate, Rating, Status, UpdateTicket,
+};
 use crate::error::ApiError;
 
 pub const TITLE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 20_000;
 pub const RESOLUTION_MAX: usize = 5_000;
+pub const COMMENT_MAX: usize = 2_000;
 
 /// `POST /v2/support-tickets`.
 pub fn create_ticket(body: Map<String, Value>) -> Result<NewTicket, ApiError> {
@@ -78,6 +81,15 @@ pub fn change_status(body: Map<String, Value>) -> Result<ChangeStatus, ApiError>
         _ => {}
     }
     let value = status.map(|status| ChangeStatus { status, resolution });
+    f.finish(value)
+}
+
+/// `POST /v2/support-tickets/{id}/satisfaction`: `rating`, and an optional `comment`.
+pub fn rate(body: Map<String, Value>) -> Result<Rate, ApiError> {
+    let mut f = Fields::new(body, &["rating", "comment"]);
+    let rating = f.enumeration("rating", Rating::ALL);
+    let comment = f.optional_text("comment", COMMENT_MAX, true);
+    let value = rating.map(|rating| Rate { rating, comment });
     f.finish(value)
 }
 

@@ -3,10 +3,12 @@
 
 mod bodies;
 mod fields;
+mod metrics;
 mod queries;
 
 pub use bodies::*;
 pub use fields::*;
+pub use metrics::*;
 pub use queries::*;
 
 #[cfg(test)]
