@@ -66,6 +66,9 @@ pub struct Config {
     /// Path-style S3 addresses (`S3_FORCE_PATH_STYLE=true`), for local emulators.
     pub s3_path_style: bool,
     pub sla: SlaPolicy,
+    /// How many days after closing a customer may still rate their ticket
+    /// (`SATISFACTION_WINDOW_DAYS`, 0 to 365, default 7).
+    pub rating_window_days: u32,
     /// Events and webhooks (docs/events.md): the bus the table's changes are published on,
     /// the queues deliveries go through, the retry schedule, and where receivers may be.
     pub webhooks: WebhookSettings,
@@ -140,6 +143,12 @@ impl Config {
             Some(other) => return Err(ConfigError::Invalid("S3_FORCE_PATH_STYLE", other.into())),
         };
         let sla = sla_policy(&get)?;
+        let rating_window_days = number(
+            &get,
+            "SATISFACTION_WINDOW_DAYS",
+            crate::domain::rules::RATING_WINDOW_DAYS_DEFAULT as u32,
+            0..=365,
+        )?;
         let set = |k: &str| get(k).filter(|v| !v.is_empty());
         let retries = match set("WEBHOOK_RETRY_SECONDS") {
             None => RetrySchedule::standard(),
@@ -165,6 +174,7 @@ impl Config {
         Ok(Config {
             webhooks,
             sla,
+            rating_window_days,
             table_name,
             auth,
             cursor_secret,

@@ -7,11 +7,13 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::events::{Event, Happened, CATALOGUE_VERSION};
 use crate::domain::kinds::StatusCounts;
+use crate::domain::metrics::{self, Counter, Report, Tally};
 use crate::domain::sla::{self, Clocks, SlaPolicy};
 use crate::domain::webhooks::Subscription;
 use crate::domain::{
     Attachment, AttachmentStatus, Caller, Thread, ThreadOrder, Ticket, Timestamp, Upload,
 };
+use crate::input::MetricsQuery;
 
 /// A ticket as a list shows it to `caller`, with its service levels as of `now`.
 pub fn ticket_summary(
@@ -43,6 +45,11 @@ pub fn ticket_summary(
         "sla": clocks.as_ref().map(sla_levels),
         "firstResponseSeconds": clocks.as_ref().and_then(|c| c.first_response_seconds),
         "resolutionSeconds": clocks.as_ref().and_then(|c| c.resolution_seconds),
+        "satisfaction": t.satisfaction.as_ref().map(|s| json!({
+            "rating": s.rating,
+            "comment": s.comment,
+            "ratedAt": s.rated_at,
+        })),
     })
 }
 
@@ -287,5 +294,166 @@ mod tests {
         );
         let agent = agent();
         assert_eq!(ticket_summary(&t, &agent, &policy, now)["threadCount"], 2);
+    }
+}
+
+/// A share as the metrics show it: four decimals, none without anything to share.
+fn share(v: Option<f64>) -> Value {
+    v.map_or(Value::Null, |x| json!((x * 10_000.0).round() / 10_000.0))
+}
+
+/// One row's (or the totals') metrics (definitions: docs/metrics.md).
+pub fn metric_values(t: &Tally) -> Value {
+    use Counter::*;
+    let times = |h: &[i64], n: i64| json!({"count": n, "p50": metrics::percentile(h, 50), "p90": metrics::percentile(h, 90)});
+    let b = &t.backlog;
+    json!({
+        "created": t.count(Created),
+        "firstResponded": t.count(FirstResponded),
+        "resolved": t.count(Resolved),
+        "reopened": t.count(Reopened),
+        "closed": t.count(Closed),
+        "escalated": t.count(Escalated),
+        "firstResponseSeconds": times(&t.first_response, t.first_response.iter().sum()),
+        "resolutionSeconds": times(&t.resolution, t.resolution.iter().sum()),
+        "sla": {
+            "firstResponse": {
+                "met": t.count(FirstResponseMet),
+                "breached": t.count(FirstResponseBreached),
+                "metShare": share(t.share(FirstResponseMet, FirstResponseBreached)),
+            },
+            "resolution": {
+                "met": t.count(ResolutionMet),
+                "breached": t.count(ResolutionBreached),
+                "metShare": share(t.share(ResolutionMet, ResolutionBreached)),
+            },
+        },
+        "backlog": {
+            "open": b.open, "pending": b.pending, "in_progress": b.in_progress,
+            "resolved": b.resolved, "closed": b.closed,
+        },
+        "satisfaction": {
+            "good": t.count(Good),
+            "bad": t.count(Bad),
+            "goodShare": share(t.share(Good, Bad)),
+        },
+    })
+}
+
+/// The metrics answer: the range, its zone and grouping, `asOf`, the totals and a row per
+/// day or group.
+pub fn metrics_report(report: &Report, as_of: Option<&Timestamp>, q: &MetricsQuery) -> Value {
+    let groups: Vec<Value> = report
+        .rows
+        .iter()
+        .map(|(name, t)| {
+            let mut v = metric_values(t);
+            v["group"] = json!(name);
+            v
+        })
+        .collect();
+    json!({
+        "from": q.from.format("%Y-%m-%d").to_string(),
+        "to": q.to.format("%Y-%m-%d").to_string(),
+        "tz": q.zone,
+        "groupBy": q.group_by.map(|g| g.as_str()),
+        "asOf": as_of,
+        "totals": metric_values(&report.totals),
+        "groups": groups,
+    })
+}
+
+/// The CSV columns, in order, as paths into [`metric_values`].
+const CSV_COLUMNS: &[(&str, &[&str])] = &[
+    ("created", &["created"]),
+    ("firstResponded", &["firstResponded"]),
+    ("resolved", &["resolved"]),
+    ("reopened", &["reopened"]),
+    ("closed", &["closed"]),
+    ("escalated", &["escalated"]),
+    ("firstResponseP50Seconds", &["firstResponseSeconds", "p50"]),
+    ("firstResponseP90Seconds", &["firstResponseSeconds", "p90"]),
+    ("resolutionCount", &["resolutionSeconds", "count"]),
+    ("resolutionP50Seconds", &["resolutionSeconds", "p50"]),
+    ("resolutionP90Seconds", &["resolutionSeconds", "p90"]),
+    ("firstResponseMet", &["sla", "firstResponse", "met"]),
+    (
+        "firstResponseBreached",
+        &["sla", "firstResponse", "breached"],
+    ),
+    (
+        "firstResponseMetShare",
+        &["sla", "firstResponse", "metShare"],
+    ),
+    ("resolutionMet", &["sla", "resolution", "met"]),
+    ("resolutionBreached", &["sla", "resolution", "breached"]),
+    ("resolutionMetShare", &["sla", "resolution", "metShare"]),
+    ("backlogOpen", &["backlog", "open"]),
+    ("backlogPending", &["backlog", "pending"]),
+    ("backlogInProgress", &["backlog", "in_progress"]),
+    ("backlogResolved", &["backlog", "resolved"]),
+    ("backlogClosed", &["backlog", "closed"]),
+    ("satisfactionGood", &["satisfaction", "good"]),
+    ("satisfactionBad", &["satisfaction", "bad"]),
+    ("satisfactionGoodShare", &["satisfaction", "goodShare"]),
+];
+
+/// A CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`
+/// or `@` (which a spreadsheet would run as a formula) is neutralised with a `'`.
+fn csv_field(raw: &str) -> String {
+    let text = if raw.starts_with(['=', '+', '-', '@']) {
+        format!("'{raw}")
+    } else {
+        raw.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// The metrics as CSV (RFC 4180, CRLF): a header, then one row per day or group (`all`
+/// without a grouping). Empty cells where JSON has null.
+pub fn metrics_csv(report: &Report, q: &MetricsQuery) -> String {
+    let first = q.group_by.map_or("group", |g| g.as_str());
+    let mut out = std::iter::once(first)
+        .chain(CSV_COLUMNS.iter().map(|(name, _)| *name))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push_str("\r\n");
+    let all = [("all".to_owned(), report.totals.clone())];
+    let rows = if q.group_by.is_some() {
+        &report.rows[..]
+    } else {
+        &all[..]
+    };
+    for (name, t) in rows {
+        let values = metric_values(t);
+        let mut cells = vec![csv_field(name)];
+        for (_, path) in CSV_COLUMNS {
+            let v = path.iter().fold(&values, |v, k| &v[*k]);
+            cells.push(match v {
+                Value::Null => String::new(),
+                other => other.to_string(),
+            });
+        }
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("agent-7"), "agent-7");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("-1,2"), "\"'-1,2\"");
     }
 }

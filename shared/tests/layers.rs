@@ -30,6 +30,7 @@ const CONFINED: &[(&str, &[&str])] = &[
     ("hyper", &["outbound"]),
     ("rustls", &["outbound"]),
     ("jsonwebtoken", &["http"]),
+    ("chrono_tz", &["input"]),
 ];
 
 /// Words the domain must not use: it is pure.

@@ -1,7 +1,7 @@
 //! Who is calling, and what their verified claims make of them. Reading the claims out of a
 //! request is the HTTP edge's (`http::auth`); the rules are here.
 
-use super::ids::UserId;
+use super::ids::{Timestamp, UserId};
 
 pub const AGENTS_GROUP: &str = "agents";
 /// Members manage webhook subscriptions (docs/events.md); nothing else.
@@ -19,11 +19,20 @@ pub struct Caller {
     pub role: Role,
     /// In the `admins` group: may manage webhooks.
     pub admin: bool,
+    /// When the caller's request is taken to happen: always now in AWS. Only a local
+    /// development token may set it (`local:now`, feature `local-auth`), so that tests can
+    /// write a ticket's history over days.
+    pub clock: Option<Timestamp>,
 }
 
 impl Caller {
     pub fn is_agent(&self) -> bool {
         self.role == Role::Agent
+    }
+
+    /// The time the caller's writes are stamped with.
+    pub fn now(&self) -> Timestamp {
+        self.clock.clone().unwrap_or_else(Timestamp::now)
     }
 
     /// A caller as the tests name one.
@@ -33,6 +42,7 @@ impl Caller {
             sub: UserId::parse(sub).expect("a test's user id"),
             role,
             admin: false,
+            clock: None,
         }
     }
 }
@@ -57,7 +67,12 @@ pub fn caller_from_claims(
         Role::Customer
     };
     let admin = groups.iter().any(|g| g == ADMINS_GROUP);
-    Some(Caller { sub, role, admin })
+    Some(Caller {
+        sub,
+        role,
+        admin,
+        clock: None,
+    })
 }
 
 /// The groups a token may carry: `None` to keep them as they are, or the groups without

@@ -43,6 +43,10 @@ struct LocalClaims {
     groups: Option<serde_json::Value>,
     #[serde(default)]
     token_use: Option<String>,
+    /// The time the request is taken to happen at (tests writing a history): local tokens
+    /// only, never read in AWS.
+    #[serde(rename = "local:now", default)]
+    now: Option<String>,
 }
 
 fn caller_from_token(token: &str, key: &DecodingKey) -> Result<Caller, ApiError> {
@@ -56,12 +60,18 @@ fn caller_from_token(token: &str, key: &DecodingKey) -> Result<Caller, ApiError>
         Some(list @ serde_json::Value::Array(_)) => Some(list.to_string()),
         _ => None,
     };
-    caller_from_claims(
+    let clock = match &data.claims.now {
+        Some(raw) => Some(crate::domain::Timestamp::parse(raw).ok_or(ApiError::Unauthorized)?),
+        None => None,
+    };
+    let mut caller = caller_from_claims(
         &data.claims.sub,
         groups.as_deref(),
         data.claims.token_use.as_deref(),
     )
-    .ok_or(ApiError::Unauthorized)
+    .ok_or(ApiError::Unauthorized)?;
+    caller.clock = clock;
+    Ok(caller)
 }
 
 #[cfg(test)]
@@ -105,6 +115,19 @@ mod tests {
         );
     }
 
+    /// Tests write a history over days with local tokens that set the request's time.
+    #[test]
+    fn a_local_token_may_set_the_time_of_the_request() {
+        let t = token(
+            json!({"sub": "bob", "exp": later(), "local:now": "2026-11-20T10:00:00Z"}),
+            SECRET,
+        );
+        let c = caller_from_token(&t, &local()).unwrap();
+        assert_eq!(c.now().as_str(), "2026-11-20T10:00:00.000Z");
+        let t = token(json!({"sub": "bob", "exp": later()}), SECRET);
+        assert_eq!(caller_from_token(&t, &local()).unwrap().clock, None);
+    }
+
     #[test]
     fn bad_local_tokens_are_unauthorized() {
         let past = chrono::Utc::now().timestamp() - 10;
@@ -114,6 +137,10 @@ mod tests {
             token(json!({"exp": later()}), SECRET),
             token(json!({"sub": "a"}), SECRET),
             token(json!({"sub": "", "exp": later()}), SECRET),
+            token(
+                json!({"sub": "a", "exp": later(), "local:now": "yesterday"}),
+                SECRET,
+            ),
             "not.a.token".to_string(),
             // alg none: header {"alg":"none"}, no signature
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.".into(),

@@ -319,7 +319,10 @@ fn list_query_names_bad_parameters() {
 
 #[test]
 fn a_rating_is_good_or_bad_with_an_optional_comment() {
-    let r = rate(obj(json!({"rating": "good", "comment": " quick and kind "}))).unwrap();
+    let r = rate(obj(
+        json!({"rating": "good", "comment": " quick and kind "}),
+    ))
+    .unwrap();
     assert_eq!(r.rating, Rating::Good);
     assert_eq!(r.comment.as_deref(), Some("quick and kind"));
     assert_eq!(rate(obj(json!({"rating": "bad"}))).unwrap().comment, None);
@@ -327,9 +330,16 @@ fn a_rating_is_good_or_bad_with_an_optional_comment() {
         (json!({}), "rating"),
         (json!({"rating": "meh"}), "rating"),
         (json!({"rating": 5}), "rating"),
-        (json!({"rating": "good", "comment": "x".repeat(2001)}), "comment"),
+        (
+            json!({"rating": "good", "comment": "x".repeat(2001)}),
+            "comment",
+        ),
         (json!({"rating": "good", "stars": 5}), "stars"),
     ] {
-        assert_eq!(fields_of(rate(obj(body.clone())).unwrap_err())[0], field, "{body}");
+        assert_eq!(
+            fields_of(rate(obj(body.clone())).unwrap_err())[0],
+            field,
+            "{body}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use super::common::{back_off, earlier, render, replay_after_race, take_quota, uploads};
 use super::{App, Created};
 use crate::domain::rules::{check_ticket_bytes, thread_kind};
-use crate::domain::{Attachment, Caller, NewTicket, Thread, Ticket, Timestamp};
+use crate::domain::{Attachment, Caller, NewTicket, Thread, Ticket};
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::store::{Creation, TicketRecord, WriteError};
@@ -32,7 +32,7 @@ pub async fn create_ticket(
     }
     quota?;
     let bytes = check_ticket_bytes(0, &input.attachments)?;
-    let at = Timestamp::now();
+    let at = caller.now();
     let first = Thread::new(
         &caller.sub,
         input.description.clone(),

@@ -15,6 +15,7 @@ mod escalation;
 mod events;
 mod expiry;
 mod list;
+mod metrics;
 #[cfg(feature = "files")]
 mod read;
 #[cfg(feature = "files")]
@@ -36,10 +37,11 @@ pub use escalation::{escalate_breached, Escalation};
 pub use events::{publish, Published, StreamChange};
 pub use expiry::{expire_uploads, Expiry, UPLOAD_WINDOW_HOURS};
 pub use list::list_tickets;
+pub use metrics::{service_metrics, Metrics};
 #[cfg(feature = "files")]
 pub use read::{get_ticket, list_threads};
 #[cfg(feature = "files")]
-pub use status::change_status;
+pub use status::{change_status, rate_ticket};
 #[cfg(feature = "files")]
 pub use threads::add_thread;
 #[cfg(feature = "files")]

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::common::{back_off, render, take_quota, visible_ticket, WRITE_ATTEMPTS};
 use super::App;
-use crate::domain::rules::plan_status;
-use crate::domain::{Caller, Change, ChangeStatus, Status, Ticket, TicketId, Timestamp};
+use crate::domain::rules::{plan_rating, plan_status};
+use crate::domain::{Caller, Change, ChangeStatus, Rate, Status, Ticket, TicketId, Timestamp};
 use crate::error::ApiError;
 use crate::store::{Expect, ThreadQuery, TicketRecord, TicketWrite, WriteError};
 use serde_json::Value;
@@ -28,6 +28,27 @@ pub async fn change_status(
             Some(_) => {}
         }
         Ok(plan_status(ticket, caller, &input, at)?)
+    })
+    .await
+}
+
+/// The customer rates their resolved (or recently closed) ticket, or changes their rating.
+/// Agents are refused before anything is read; other customers do not see the ticket (404).
+pub async fn rate_ticket(
+    app: &App,
+    caller: &Caller,
+    id: &TicketId,
+    input: Rate,
+    if_match: Option<u64>,
+) -> Result<(Ticket, Value), ApiError> {
+    if caller.is_agent() {
+        return Err(ApiError::Forbidden(
+            "only the ticket's customer may rate it".into(),
+        ));
+    }
+    let window = chrono::Duration::days(i64::from(app.config.rating_window_days));
+    change_on_version(app, caller, id, if_match, |ticket, at| {
+        Ok(plan_rating(ticket, caller, &input, at, window)?)
     })
     .await
 }
@@ -65,7 +86,7 @@ pub(super) async fn change_on_version(
             return Err(ApiError::PreconditionFailed);
         }
         let ids = page.attachment_ids();
-        let Some(change) = decide(&ticket, &Timestamp::now())? else {
+        let Some(change) = decide(&ticket, &caller.now())? else {
             let attachments = app.store.attachments(id, &ids).await?;
             let record = TicketRecord::latest(ticket, page, attachments, Vec::new());
             let body = render(app, &record, caller, &HashMap::new()).await?;

@@ -5,7 +5,7 @@ use super::common::{
 };
 use super::{App, Created};
 use crate::domain::rules::{check_internal_note, plan_thread};
-use crate::domain::{AddThread, Caller, TicketId, Timestamp};
+use crate::domain::{AddThread, Caller, TicketId};
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::store::{Expect, TicketWrite, WriteError};
@@ -34,7 +34,7 @@ pub async fn add_thread(
             Some(read) => read?,
             None => visible_ticket(app, caller, id).await?,
         };
-        let change = plan_thread(&ticket, caller, &input, &Timestamp::now())?;
+        let change = plan_thread(&ticket, caller, &input, &caller.now())?;
         if ticket.thread_count >= app.config.max_threads {
             return Err(ApiError::ThreadLimit);
         }
