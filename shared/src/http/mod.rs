@@ -148,6 +148,21 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// Whether the caller asked for CSV (`Accept: text/csv`); anything else is answered in JSON.
+pub fn wants_csv(req: &Request) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            media
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        })
+}
+
 /// A query pair as the parsers take it.
 pub fn pair((k, v): &(String, String)) -> (&str, &str) {
     (k.as_str(), v.as_str())
@@ -156,6 +171,8 @@ pub fn pair((k, v): &(String, String)) -> (&str, &str) {
 pub struct Reply {
     status: StatusCode,
     body: Value,
+    /// A body other than JSON, with its media type (CSV reports).
+    text: Option<(String, &'static str)>,
     headers: Vec<(header::HeaderName, String)>,
 }
 
@@ -181,8 +198,16 @@ impl Reply {
         Reply {
             status,
             body,
+            text: None,
             headers: Vec::new(),
         }
+    }
+
+    /// 200 with a CSV document (`text/csv; charset=utf-8`, RFC 4180).
+    pub fn csv(document: String) -> Self {
+        let mut reply = Reply::with_status(StatusCode::OK, Value::Null);
+        reply.text = Some((document, "text/csv; charset=utf-8"));
+        reply
     }
 
     pub fn header(mut self, name: header::HeaderName, value: String) -> Self {
@@ -210,13 +235,14 @@ impl Reply {
     }
 
     fn into_response(self) -> Response<Body> {
-        let mut res = Response::new(Body::Text(self.body.to_string()));
+        let (body, media_type) = match self.text {
+            Some((text, media_type)) => (text, media_type),
+            None => (self.body.to_string(), "application/json"),
+        };
+        let mut res = Response::new(Body::Text(body));
         *res.status_mut() = self.status;
         let headers = res.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
