@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ALL_TYPES = ["ticket.created", "thread.added", "ticket.status_changed", "ticket.assigned",
              "ticket.unassigned", "ticket.priority_changed", "ticket.updated",
-             "attachment.uploaded", "attachment.rejected"]
+             "attachment.uploaded", "attachment.rejected", "ticket.rated"]
 DELIVERY_SECONDS = 45
 
 
@@ -203,6 +203,9 @@ def test_every_event_type_once_signed_in_version_order_after_retries(
     versions["unassigned"] = res.body["data"]["version"]
     res = agent.status(tid, "resolved", "fixed the login")
     versions["resolved"] = res.body["data"]["version"]
+    res = alice.call("POST", f"/{tid}/satisfaction", {"rating": "good", "comment": "quick"})
+    assert res.status_code == 200, res.body
+    versions["rated"] = res.body["data"]["version"]
     final = agent.call("GET", f"/{tid}").body["data"]["version"]
 
     def types(path):
@@ -210,9 +213,9 @@ def test_every_event_type_once_signed_in_version_order_after_retries(
 
     wanted = {"ticket.status_changed": 2, "ticket.assigned": 1, "ticket.unassigned": 1,
               "ticket.priority_changed": 1, "ticket.updated": 1, "ticket.created": 1,
-              "attachment.uploaded": 1, "attachment.rejected": 1}
+              "attachment.uploaded": 1, "attachment.rejected": 1, "ticket.rated": 1}
     got = wait_for(lambda: types("/all"), lambda c: all(c[k] >= n for k, n in wanted.items())
-                   and c["thread.added"] >= 8)
+                   and c["thread.added"] >= 9)
     time.sleep(2)  # anything extra (a duplicate, a refused write's event) would come by now
     events = receiver.events("/all", tid)
     ids = [e["id"] for e in events]
@@ -220,9 +223,10 @@ def test_every_event_type_once_signed_in_version_order_after_retries(
     assert set(types("/all")) == set(ALL_TYPES)
     assert {k: types("/all")[k] for k in wanted} == wanted, types("/all")
     # first thread, two system threads of the update, the note, the reply, one system thread
-    # per status change and one for the unassignment; never the reply whose write failed
+    # per status change, one for the unassignment and the rating's (internal); never the
+    # reply whose write failed
     threads = [e for e in events if e["type"] == "thread.added"]
-    assert len(threads) == 8, [e["data"]["thread"]["message"] for e in threads]
+    assert len(threads) == 9, [e["data"]["thread"]["message"] for e in threads]
     assert all(e["data"]["thread"]["message"] != "this reply never lands" for e in threads)
     # Each delivery came on the third try (two 500s first), signed every time.
     assert all(receiver.tries[("/all", i)] == 3 for i in ids)
@@ -250,6 +254,10 @@ def test_every_event_type_once_signed_in_version_order_after_retries(
         ("open", "in_progress", versions["in_progress"]),
         ("in_progress", "resolved", versions["resolved"])]
     assert moves[1]["data"]["resolution"] == "fixed the login"
+    rated = by_type["ticket.rated"][0]
+    assert rated["data"] == {"rating": "good", "comment": "quick", "previousRating": None}
+    assert (rated["ticketVersion"], rated["actor"], rated["internal"]) == (
+        versions["rated"], alice.sub, False)
     # Ordered by version, the ticket's events retell its history, up to its last version.
     ticket_events = sorted((e for e in events if not e["type"].startswith("attachment.")),
                            key=lambda e: e["ticketVersion"])
@@ -264,9 +272,12 @@ def test_every_event_type_once_signed_in_version_order_after_retries(
 
     # Internal notes go only where they were asked for.
     notes = [e for e in threads if e["internal"]]
-    assert [n["data"]["thread"]["message"] for n in notes] == ["between agents"]
-    public = wait_for(lambda: receiver.events("/public", tid), lambda p: len(p) >= len(events) - 1)
-    assert sorted(e["id"] for e in public) == sorted(i for i in ids if i != notes[0]["id"])
+    assert sorted(n["data"]["thread"]["message"] for n in notes) == [
+        "Customer rated the support good: quick", "between agents"]
+    public = wait_for(lambda: receiver.events("/public", tid),
+                      lambda p: len(p) >= len(events) - len(notes))
+    internal_ids = {n["id"] for n in notes}
+    assert sorted(e["id"] for e in public) == sorted(i for i in ids if i not in internal_ids)
     assert not any(e["internal"] for e in public)
 
     # A tampered body does not verify with the independent library.

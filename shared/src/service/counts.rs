@@ -20,8 +20,11 @@ pub struct Counted {
     pub change: Move,
     /// The ticket before and after the change (none: new, or deleted); none when an image
     /// did not read as a ticket, which then adds nothing to the metrics.
-    pub tickets: Option<(Option<Box<Ticket>>, Option<Box<Ticket>>)>,
+    pub tickets: Option<Images>,
 }
+
+/// A ticket as the stream showed it before and after a change (none: new, or deleted).
+pub type Images = (Option<Box<Ticket>>, Option<Box<Ticket>>);
 
 impl Counted {
     /// What the change adds to the metrics' rollups.
