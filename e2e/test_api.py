@@ -18,7 +18,7 @@ TICKET_FIELDS = {
     "_id", "title", "description", "status", "priority", "category", "client", "assignedTo",
     "tags", "resolution", "createdAt", "updatedAt", "resolvedAt", "closedAt",
     "firstResponseAt", "threadCount", "version", "sla", "firstResponseSeconds",
-    "resolutionSeconds",
+    "resolutionSeconds", "satisfaction",
 }
 THREAD_FIELDS = {"_id", "author", "message", "timestamp", "type", "internal", "attachments"}
 STATUSES = ["open", "pending", "in_progress", "resolved", "closed"]

@@ -19,7 +19,8 @@ FUNCTIONS = ["CreateTicketFunction", "GetTicketFunction", "ListThreadsFunction",
              "AddThreadFunction", "UpdateStatusFunction", "UpdateTicketFunction",
              "ConfirmAttachmentFunction", "EscalateTicketsFunction",
              "RenewUploadFunction", "ExpireUploadsFunction", "GuardAgentTokensFunction",
-             "PublishEventsFunction", "DeliverWebhooksFunction", "ManageWebhooksFunction"]
+             "PublishEventsFunction", "DeliverWebhooksFunction", "ManageWebhooksFunction",
+             "TicketMetricsFunction"]
 # The managed policy SAM gives a function for its event source (read by Lambda's poller).
 SOURCE_POLICIES = {
     "PublishEventsFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
@@ -51,7 +52,7 @@ def test_sam_deploy_takes_the_template_as_is(sam):
 def test_every_route_needs_a_token_of_the_configured_issuer(cfn):
     body = cfn["HttpApi"]["Properties"]["Body"]
     routes = [(p, m, op) for p, ops in body["paths"].items() for m, op in ops.items()]
-    assert len(routes) == 14
+    assert len(routes) == 16
     for path, method, op in routes:
         assert op["security"] == [{"JwtAuthorizer": []}], (method, path)
     auth = body["components"]["securitySchemes"]["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]
@@ -221,7 +222,7 @@ def test_smoke_is_skipped_not_faked_without_a_deployment():
     ("update-status", True),
     ("update-ticket", True), ("confirm-attachment", True),
     ("renew-upload", True), ("list-tickets", False), ("escalate-tickets", False),
-    ("expire-uploads", False), ("guard-agent-tokens", False)])
+    ("expire-uploads", False), ("guard-agent-tokens", False), ("ticket-metrics", False)])
 def test_only_functions_that_presign_or_confirm_link_the_s3_client(package, links_s3):
     out = subprocess.run(["cargo", "tree", "--offline", "-p", package, "-e", "normal", "--prefix", "none"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
