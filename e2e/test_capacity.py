@@ -92,13 +92,24 @@ TEMPLATE_BATCH_SIZE = re.compile(r"Type: DynamoDB\n(?:.*\n)*?\s+BatchSize: (\d+)
 
 
 def new_tickets(n):
-    """A stream delivery of n new tickets of n customers (unseen ids: counted anew)."""
+    """A stream delivery of n new tickets of n customers (unseen ids: counted anew), as the
+    items create writes them: the metrics' rollups read the whole ticket (its priorities and
+    categories spread as the mix has them)."""
     run = uuid.uuid4().hex[:8]
     records = []
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    priorities = ["low"] * 5 + ["medium"] * 9 + ["high"] * 4 + ["urgent"] * 2
+    categories = ["technical"] * 4 + ["billing"] * 2 + ["account"] * 2 + ["feature_request", "general"]
     for i in range(n):
         tid = str(uuid.uuid4())
         image = {"PK": {"S": f"TICKET#{tid}"}, "SK": {"S": "TICKET"}, "_id": {"S": tid},
-                 "client": {"S": f"cap-{run}-{i}"}, "status": {"S": "open"}}
+                 "client": {"S": f"cap-{run}-{i}"}, "status": {"S": "open"},
+                 "title": {"S": "Export endpoint answers 401"}, "description": {"S": DESCRIPTION},
+                 "priority": {"S": priorities[i % len(priorities)]},
+                 "category": {"S": categories[i % len(categories)]},
+                 "tags": {"L": [{"S": "api"}]}, "createdAt": {"S": now}, "updatedAt": {"S": now},
+                 "threadCount": {"N": "1"}, "publicThreadCount": {"N": "1"}, "version": {"N": "1"},
+                 "changedBy": {"S": f"cap-{run}-{i}"}}
         records.append({
             "eventID": f"{run}-{i}", "eventName": "INSERT", "eventVersion": "1.1",
             "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",

@@ -56,8 +56,21 @@ def pattern(value):
     return SHARD.sub("#{shard}", value)
 
 
+METRIC_ITEM = re.compile(r"^([HD])#(\w+)#\d{4}-\d{2}-\d{2}(T\d{2})?#(.*)$")
+METRIC_MONTH = re.compile(r"^(all|priority|category|assignee)#\d{4}-\d{2}#(.*)$")
+
+
+def _group(dimension, group):
+    return "{agent}" if dimension == "assignee" and group != "none" else group
+
+
 def sort_pattern(value):
     """A table sort key as a pattern: the kind of item in its partition."""
+    if m := METRIC_ITEM.match(value):
+        bucket = "{hour}" if m[3] else "{day}"
+        return f"{m[1]}#{m[2]}#{bucket}#{_group(m[2], m[4])}"
+    if m := METRIC_MONTH.match(value):
+        return f"{m[1]}#{{month}}#{_group(m[1], m[2])}"
     value = re.sub(UUID, "{id}", value)
     value = re.sub(r"\d{4}-\d{2}-\d{2}T[0-9:.]+Z", "{time}", value)
     return value

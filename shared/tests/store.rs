@@ -277,7 +277,11 @@ async fn rollups_are_added_once_and_read_back_by_range() {
         .metric_readings(Dimension::All, days[0].start, days[0].end)
         .await
         .unwrap();
-    assert_eq!(requests, 3, "months, days, one month of hours");
+    assert_eq!(
+        requests,
+        3 * 4,
+        "months, days, one month of hours; in each of 4 shards"
+    );
     let rep = report(&readings, &days, None);
     assert_eq!(rep.totals.count(Counter::Created), 0);
     assert_eq!(rep.totals.count(Counter::Resolved), 1);

@@ -2,12 +2,14 @@
 //! the same transaction as the counts ([`Store::apply_counts`]), read by the metrics report
 //! ([`Store::metric_readings`]) without ever reading a ticket.
 //!
-//! Items, sharded like the global counters (the batch's shard is the last key part, so
-//! concurrent batches rarely hold the same item; reads sum the shards):
-//! - hour: `METRICS#<yyyy-mm>` / `H#<dimension>#<yyyy-mm-ddThh>#<group>#<shard>`, counts per
+//! Items, in partitions sharded like the global counters (a batch writes the shard it drew
+//! for the global counter: concurrent batches rarely hold the same item, and no partition
+//! takes more than its share of the consumer's writes, docs/capacity.md); reads query every
+//! shard and sum them:
+//! - hour: `METRICS#<yyyy-mm>#<shard>` / `H#<dimension>#<yyyy-mm-ddThh>#<group>`, counts per
 //!   quarter hour (`<q><measure>`);
-//! - day: `METRICS#<yyyy-mm>` / `D#<dimension>#<yyyy-mm-dd>#<group>#<shard>`, backlog moves;
-//! - month: `METRICS#MONTHS` / `<dimension>#<yyyy-mm>#<group>#<shard>`, backlog moves.
+//! - day: `METRICS#<yyyy-mm>#<shard>` / `D#<dimension>#<yyyy-mm-dd>#<group>`, backlog moves;
+//! - month: `METRICS#MONTHS#<shard>` / `<dimension>#<yyyy-mm>#<group>`, backlog moves.
 //!
 //! Each item also holds its level, dimension, bucket and group as attributes (`lv`, `dim`,
 //! `bucket`, `group`): a group (an agent's id) may hold any character, so keys are never
@@ -36,11 +38,11 @@ fn level_code(level: Level) -> &'static str {
     }
 }
 
-/// The partition of a rollup item of `level` whose bucket is `bucket`.
-fn partition(level: Level, bucket: &str) -> String {
+/// The partition of a rollup item of `level` whose bucket is `bucket`, in `shard`.
+fn partition(level: Level, bucket: &str, shard: u32) -> String {
     match level {
-        Level::Month => MONTHS_PK.to_owned(),
-        _ => format!("METRICS#{}", bucket.get(..7).unwrap_or(bucket)),
+        Level::Month => format!("{MONTHS_PK}#{shard}"),
+        _ => format!("METRICS#{}#{shard}", bucket.get(..7).unwrap_or(bucket)),
     }
 }
 
@@ -97,13 +99,13 @@ impl Store {
                 adds.push(format!("#m{i} :m{i}"));
             }
             let sort = format!(
-                "{}#{}#{shard}",
+                "{}#{}",
                 sort_prefix(key.level, key.dimension, &key.bucket),
                 key.group
             );
             let update = Update::builder()
                 .table_name(&self.table)
-                .key(PK, s(partition(key.level, &key.bucket)))
+                .key(PK, s(partition(key.level, &key.bucket, shard)))
                 .key(SK, s(sort))
                 .update_expression(format!(
                     "ADD {} SET #lv = :lv, #dim = :dim, #b = :b, #g = :g",
@@ -119,9 +121,9 @@ impl Store {
     }
 
     /// The rollups a report of `dimension` over `[from, to)` reads (see
-    /// `domain::metrics::wanted`): one Query of the months before `from`'s, one of the days
-    /// of its month before its day, one per month partition of the hours from `from`'s UTC
-    /// day to `to`; all at once. Also the number of Query requests made (pages included).
+    /// `domain::metrics::wanted`), in every shard: one Query of the months before `from`'s,
+    /// one of the days of its month before its day, one per month of the hours from `from`'s
+    /// UTC day to `to`; all at once. Also the number of Query requests made (pages included).
     #[tracing::instrument(skip_all, fields(dimension = dimension.as_str()))]
     pub async fn metric_readings(
         &self,
@@ -136,21 +138,23 @@ impl Store {
         // (partition, low, high): both bounds inclusive; `$` sorts after `#`.
         let mut ranges = vec![
             (
-                MONTHS_PK.to_owned(),
+                Level::Month,
+                month.clone(),
                 format!("{}#", dimension.as_str()),
                 sort_prefix(Level::Month, dimension, &month),
             ),
             (
-                partition(Level::Day, &day),
+                Level::Day,
+                day.clone(),
                 format!("D#{}#", dimension.as_str()),
                 sort_prefix(Level::Day, dimension, &day),
             ),
         ];
         let mut m = Level::Month.start(&month);
         while let Some(start) = m.filter(|s| *s <= last) {
-            let bucket = Level::Month.bucket(start);
             ranges.push((
-                partition(Level::Hour, &bucket),
+                Level::Hour,
+                Level::Month.bucket(start),
                 sort_prefix(Level::Hour, dimension, &hour_low),
                 format!("{}$", sort_prefix(Level::Hour, dimension, &last_hour)),
             ));
@@ -159,14 +163,18 @@ impl Store {
                 .filter(|next| *next > start);
         }
         let mut reads = tokio::task::JoinSet::new();
-        for (i, (pk, low, high)) in ranges.into_iter().enumerate() {
-            let store = self.clone();
-            reads.spawn(async move { (i, store.query_between(pk, low, high).await) });
+        for (level, bucket, low, high) in ranges {
+            for shard in 0..self.shards {
+                let store = self.clone();
+                let pk = partition(level, &bucket, shard);
+                let (low, high) = (low.clone(), high.clone());
+                reads.spawn(async move { store.query_between(pk, low, high).await });
+            }
         }
         let mut readings = Vec::new();
         let mut requests = 0;
         while let Some(done) = reads.join_next().await {
-            let (_, result) = done.map_err(|e| ApiError::internal("metrics read", e))?;
+            let result = done.map_err(|e| ApiError::internal("metrics read", e))?;
             let (items, pages) = result?;
             requests += pages;
             for item in items {
@@ -229,13 +237,16 @@ mod tests {
 
     #[test]
     fn sort_keys_keep_each_level_and_dimension_in_bucket_order() {
-        assert_eq!(partition(Level::Hour, "2026-11-26T10"), "METRICS#2026-11");
-        assert_eq!(partition(Level::Day, "2026-11-26"), "METRICS#2026-11");
-        assert_eq!(partition(Level::Month, "2026-11"), MONTHS_PK);
+        assert_eq!(
+            partition(Level::Hour, "2026-11-26T10", 3),
+            "METRICS#2026-11#3"
+        );
+        assert_eq!(partition(Level::Day, "2026-11-26", 0), "METRICS#2026-11#0");
+        assert_eq!(partition(Level::Month, "2026-11", 7), "METRICS#MONTHS#7");
         let hour = sort_prefix(Level::Hour, Dimension::Assignee, "2026-11-26T10");
         assert_eq!(hour, "H#assignee#2026-11-26T10");
         // An item of the bucket sorts after its prefix and before the prefix and `$`.
-        let item = format!("{hour}#agent$7#3");
+        let item = format!("{hour}#agent$7");
         assert!(hour < item && item < format!("{hour}$"));
         // Days before the 26th are below the bound of the 26th; the 26th's items are not.
         let bound = sort_prefix(Level::Day, Dimension::All, "2026-11-26");

@@ -10,8 +10,9 @@
 //! - per-customer counters: `COUNTS#CLIENT#<sub>` / `COUNTS`, and global ones, sharded:
 //!   `COUNTS#ALL#<n>` / `COUNTS`, written only by the consumer of the table's stream, each
 //!   batch once (its marker `STREAMBATCH#<first record's eventID>` / `COUNTS`, expired by TTL);
-//! - the metrics' rollups, written with the counts (store::metrics): `METRICS#<yyyy-mm>` /
-//!   `H#…` (hours) and `D#…` (days), `METRICS#MONTHS` / `<dimension>#<yyyy-mm>#…`;
+//! - the metrics' rollups, written with the counts, sharded like them (store::metrics):
+//!   `METRICS#<yyyy-mm>#<n>` / `H#…` (hours) and `D#…` (days), `METRICS#MONTHS#<n>` /
+//!   `<dimension>#<yyyy-mm>#<group>`;
 //! - the first month with a ticket: `META` / `FIRST_MONTH`;
 //! - idempotency records: `IDEMPOTENCY#<digest of caller, operation, key>` / `IDEMPOTENCY`,
 //!   expired by DynamoDB's TTL on `expiresAt`;
