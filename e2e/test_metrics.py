@@ -466,3 +466,46 @@ def test_only_agents_read_metrics_and_bad_parameters_are_named(people, api_url):
     assert got["to"] == today.isoformat()
     assert got["from"] == (today - timedelta(days=6)).isoformat()
     assert got["groups"] == [] and got["groupBy"] is None
+
+
+def test_an_escalation_counts_when_it_happens(people, api_url):
+    """The schedule escalates a high ticket unanswered for 5 hours (written with the clock 5 h
+    back) at the real time: today's `escalated` grows by what that run escalated, the
+    ticket's among them, in the priority it was raised to."""
+    import json
+    import pathlib
+
+    import requests
+
+    customer, agent = people["cu3"], people["ag2"]
+    agent.token = token(agent.sub, True)
+    now = datetime.now(UTC)
+    customer.token = token(customer.sub, **{
+        "local:now": (now - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")})
+    t = customer.create(priority="high", category="feature_request")
+    day = now.strftime("%Y-%m-%d")
+
+    def today(group=None):
+        params = {"from": day, "to": day, **({"groupBy": group} if group else {})}
+        return metrics(agent, **params)
+
+    quiet_backlog(agent, day)
+    before = today("priority")
+    event = json.loads((pathlib.Path(__file__).resolve().parent.parent / "events"
+                        / "escalate-tickets.json").read_text())
+    event["time"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    res = requests.post(f"{api_url}/2015-03-31/functions/escalate-tickets/invocations",
+                        json=event, timeout=120)
+    assert res.status_code == 200, res.text
+    escalated = res.json()["escalated"]
+    assert t["_id"] in escalated
+    assert ok(agent.call("GET", f"/{t['_id']}"))["priority"] == "urgent"
+    wanted = before["totals"]["escalated"] + len(escalated)
+    started = time.monotonic()
+    while today()["totals"]["escalated"] < wanted and time.monotonic() - started < SETTLE_SECONDS:
+        time.sleep(0.5)
+    after = today("priority")
+    assert after["totals"]["escalated"] == wanted
+    rows = {g["group"]: g["escalated"] for g in after["groups"]}
+    was = {g["group"]: g["escalated"] for g in before["groups"]}
+    assert rows["urgent"] - was["urgent"] >= 1, "counted in the priority it was raised to"

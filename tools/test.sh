@@ -24,8 +24,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "the domain crate as deployed functions build it (no local-auth; with and without files)"
 cargo test -p support-tickets --lib --quiet --no-default-features --features files
-# Without files it only leaves modules out: compiled here; its tests are those above.
-cargo check -p support-tickets --lib --quiet --no-default-features
+# Without files it only leaves modules out: compiled here; its tests are those above. (Both
+# resolve dependencies' features as the workspace does, through the crate's dev-dependencies,
+# so they build no dependency again.)
+cargo check -p support-tickets --lib --tests --quiet --no-default-features
 
 log "build (once for the whole run)"
 cargo build --workspace --all-targets --quiet

@@ -8,7 +8,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 export PATH="$VENV/bin:$PATH"
 
-log() { printf '[stack] %s\n' "$*" >&2; }
+# Each line says how long the run has taken so far (where a slow phase is).
+log() { printf '[stack +%ss] %s\n' "$SECONDS" "$*" >&2; }
 
 ensure_venv() {
   local stamp="$VENV/.installed"

@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use std::collections::BTreeMap;
 
 use crate::domain::metrics::{Day, GroupBy};
 use crate::error::{ApiError, FieldError};
@@ -62,15 +61,7 @@ impl MetricsQuery {
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         now: DateTime<Utc>,
     ) -> Result<Self, ApiError> {
-        let mut params: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut errors = Vec::new();
-        for (k, v) in pairs {
-            if !METRICS_PARAMS.contains(&k) {
-                errors.push(FieldError::new(k, "is not a known parameter"));
-            } else if params.insert(k, v).is_some() {
-                errors.push(FieldError::new(k, "must be given once"));
-            }
-        }
+        let (params, mut errors) = super::queries::known_params(pairs, METRICS_PARAMS);
         let zone = params.get("tz").copied().unwrap_or("UTC");
         let tz = match zone.parse::<Tz>() {
             Ok(tz) => Some(tz),

@@ -34,20 +34,29 @@ const LIST_PARAMS: &[&str] = &[
     "page",
 ];
 
+/// The query's pairs by name, and an error for each unknown or repeated one.
+pub(crate) fn known_params<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    allowed: &[&str],
+) -> (BTreeMap<&'a str, &'a str>, Vec<FieldError>) {
+    let mut params = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (k, v) in pairs {
+        if !allowed.contains(&k) {
+            errors.push(FieldError::new(k, "is not a known parameter"));
+        } else if params.insert(k, v).is_some() {
+            errors.push(FieldError::new(k, "must be given once"));
+        }
+    }
+    (params, errors)
+}
+
 impl ListQuery {
     /// Parses the query string pairs; an unknown, repeated or bad parameter is named.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ApiError> {
-        let mut params: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut errors = Vec::new();
-        for (k, v) in pairs {
-            if !LIST_PARAMS.contains(&k) {
-                errors.push(FieldError::new(k, "is not a known parameter"));
-            } else if params.insert(k, v).is_some() {
-                errors.push(FieldError::new(k, "must be given once"));
-            }
-        }
+        let (params, mut errors) = known_params(pairs, LIST_PARAMS);
         let mut q = ListQuery {
             limit: LIMIT_DEFAULT,
             filters: ListFilters::default(),
