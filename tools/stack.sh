@@ -129,11 +129,28 @@ start_web() {
 # s3s-fs: an S3 endpoint that checks SigV4 (moto does not), for the signature tests; built
 # once from crates.io into .local.
 S3S_FS="$ROOT/.local/s3s-fs/bin/s3s-fs"
-ensure_s3s_fs() {
-  if [ ! -x "$S3S_FS" ]; then
-    log "installing s3s-fs 0.14.1 into .local (once)"
-    cargo install --quiet --locked --features binary s3s-fs --version 0.14.1 --root "$ROOT/.local/s3s-fs"
+# s3s-fs is compiled (once) in the background from the start of `make test`, while the pip
+# installs wait on the network; in the dev profile, without debug info: it serves a handful of
+# test requests, and an optimised build took 40 s longer. await_s3s_fs waits for it.
+start_s3s_fs_install() {
+  S3S_INSTALL_PID=""
+  [ -x "$S3S_FS" ] && return 0
+  log "installing s3s-fs 0.14.1 into .local (once, in the background)"
+  start_bg "$1" env CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --debug --locked \
+    --features binary s3s-fs --version 0.14.1 --root "$ROOT/.local/s3s-fs"
+  S3S_INSTALL_PID=$LAST_PID
+}
+
+# await_s3s_fs LOGFILE: the install's end; its output, and the run's failure, if it failed.
+await_s3s_fs() {
+  [ -n "${S3S_INSTALL_PID:-}" ] || return 0
+  if ! wait "$S3S_INSTALL_PID"; then
+    log "installing s3s-fs failed:"
+    cat "$1" >&2
+    return 1
   fi
+  S3S_INSTALL_PID=""
+  log "s3s-fs installed"
 }
 
 # start_s3s_fs PORT DATADIR LOGFILE: exports S3_SIGV4_* for the tests.
