@@ -129,28 +129,47 @@ start_web() {
 # s3s-fs: an S3 endpoint that checks SigV4 (moto does not), for the signature tests; built
 # once from crates.io into .local.
 S3S_FS="$ROOT/.local/s3s-fs/bin/s3s-fs"
-# s3s-fs is compiled (once) in the background from the start of `make test`, while the pip
-# installs wait on the network; in the dev profile, without debug info: it serves a handful of
-# test requests, and an optimised build took 40 s longer. await_s3s_fs waits for it.
-start_s3s_fs_install() {
-  S3S_INSTALL_PID=""
-  [ -x "$S3S_FS" ] && return 0
-  log "installing s3s-fs 0.14.1 into .local (once, in the background)"
-  start_bg "$1" env CARGO_PROFILE_DEV_DEBUG=0 cargo install --quiet --debug --locked \
-    --features binary s3s-fs --version 0.14.1 --root "$ROOT/.local/s3s-fs"
-  S3S_INSTALL_PID=$LAST_PID
+# What make test installs in the background from its start, beside .venv's pip install (which
+# mostly waits on the network): s3s-fs, compiled once, in the dev profile without debug info
+# (it serves a handful of test requests; an optimised build took 40 s longer), and checkov's
+# own venv. start_install NAME LOGFILE COMMAND... (nothing when COMMAND is `true`);
+# await_install NAME LOGFILE before its first use: the run fails with its output if it failed.
+declare -A INSTALL_PIDS=()
+start_install() {
+  local name=$1 logfile=$2; shift 2
+  [ "$1" = true ] && return 0
+  log "installing $name (in the background)"
+  start_bg "$logfile" "$@"
+  INSTALL_PIDS[$name]=$LAST_PID
 }
 
-# await_s3s_fs LOGFILE: the install's end; its output, and the run's failure, if it failed.
-await_s3s_fs() {
-  [ -n "${S3S_INSTALL_PID:-}" ] || return 0
-  if ! wait "$S3S_INSTALL_PID"; then
-    log "installing s3s-fs failed:"
-    cat "$1" >&2
+await_install() {
+  local name=$1 logfile=$2 pid=${INSTALL_PIDS[$1]:-}
+  [ -n "$pid" ] || return 0
+  if ! wait "$pid"; then
+    log "installing $name failed:"
+    cat "$logfile" >&2
     return 1
   fi
-  S3S_INSTALL_PID=""
-  log "s3s-fs installed"
+  unset "INSTALL_PIDS[$name]"
+  log "$name installed"
+}
+
+# The background installs of make test (see above).
+start_installs() {
+  local logs=$1
+  if [ -x "$S3S_FS" ]; then
+    start_install s3s-fs "$logs/s3s-install.log" true
+  else
+    start_install s3s-fs "$logs/s3s-install.log" env CARGO_PROFILE_DEV_DEBUG=0 cargo install \
+      --quiet --debug --locked --features binary s3s-fs --version 0.14.1 --root "$ROOT/.local/s3s-fs"
+  fi
+  if checkov_installed; then
+    start_install checkov "$logs/checkov-install.log" true
+  else
+    start_install checkov "$logs/checkov-install.log" \
+      bash -c "source '$ROOT/tools/venv.sh' && ensure_checkov"
+  fi
 }
 
 # start_s3s_fs PORT DATADIR LOGFILE: exports S3_SIGV4_* for the tests.

@@ -12,9 +12,8 @@ LOGS="$ROOT/target/test-logs/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$LOGS"
 ls -1d "$ROOT"/target/test-logs/*/ 2>/dev/null | head -n -5 | xargs -r rm -rf
 
-start_s3s_fs_install "$LOGS/s3s-install.log"
+start_installs "$LOGS"
 ensure_venv
-ensure_checkov
 ensure_browser
 ensure_openapi_lint
 
@@ -47,6 +46,7 @@ else
 fi
 export AWS_ENDPOINT_URL=$MOTO_URL
 
+await_install checkov "$LOGS/checkov-install.log"
 log "template checks: cfn-lint with the serverless rules, checkov (suppressions are justified inline)"
 cfn-lint template.yaml -a cfn_lint_serverless.rules
 "$VENV/checkov/bin/checkov" -f template.yaml --compact --quiet --skip-download
@@ -74,7 +74,7 @@ export FAULT_PROXY_URL="$AWS_ENDPOINT_URL"
 export AWS_LAMBDA_LOG_FORMAT=JSON API_LOG="$LOGS/api.log"
 start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"
-await_s3s_fs "$LOGS/s3s-install.log"
+await_install s3s-fs "$LOGS/s3s-install.log"
 start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
 
 # TESTS=e2e/test_x.py make test runs only those end-to-end tests (to iterate; CI runs all,

@@ -21,13 +21,18 @@ ensure_venv() {
   fi
 }
 
+# checkov has a venv of its own (.venv/checkov), independent of .venv's tools: make test
+# installs it in the background beside them (tools/stack.sh, start_install).
+checkov_installed() {
+  [ -f "$VENV/checkov/.installed" ] && [ ! "$ROOT/tools/requirements-checkov.txt" -nt "$VENV/checkov/.installed" ]
+}
+
 ensure_checkov() {
-  local venv="$VENV/checkov" stamp="$VENV/checkov/.installed"
-  ensure_venv
-  if [ ! -f "$stamp" ] || [ "$ROOT/tools/requirements-checkov.txt" -nt "$stamp" ]; then
+  local venv="$VENV/checkov"
+  if ! checkov_installed; then
     log "installing checkov into .venv/checkov"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements-checkov.txt"
-    touch "$stamp"
+    touch "$venv/.installed"
   fi
 }
