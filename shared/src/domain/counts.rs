@@ -60,6 +60,13 @@ impl StatusCounts {
             .collect()
     }
 
+    /// Adds another set of counts to these.
+    pub fn add_all(&mut self, other: &StatusCounts) {
+        for &s in Status::ALL {
+            self.add(s, other.get(s));
+        }
+    }
+
     pub fn get(&self, status: Status) -> i64 {
         match status {
             Status::Open => self.open,

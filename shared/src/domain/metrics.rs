@@ -444,6 +444,11 @@ pub struct RollupKey {
     pub group: String,
 }
 
+/// The most attributes one rollup item's write adds to: its UpdateItem expression stays well
+/// within DynamoDB's 4 KB (moto takes any length; `store::metrics` tests the bound). A batch
+/// of changes is cut short before any item would pass it.
+pub const ATTRIBUTES_PER_WRITE_MAX: usize = 150;
+
 /// What a batch of changes adds to each rollup item, by attribute (zeros left out).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rollups(pub BTreeMap<RollupKey, BTreeMap<String, i64>>);
@@ -483,6 +488,26 @@ impl Rollups {
     /// The items a write of these rollups touches.
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// The most attributes one of its items adds to (what its UpdateItem's expression
+    /// names: DynamoDB refuses expressions over 4 KB, see [`ATTRIBUTES_PER_WRITE_MAX`]).
+    pub fn widest(&self) -> usize {
+        self.0.values().map(BTreeMap::len).max().unwrap_or(0)
+    }
+
+    /// Adds another batch's rollups to these.
+    pub fn merge(&mut self, other: Rollups) {
+        for (key, attributes) in other.0 {
+            let item = self.0.entry(key.clone()).or_default();
+            for (attribute, n) in attributes {
+                *item.entry(attribute).or_default() += n;
+            }
+            item.retain(|_, n| *n != 0);
+            if item.is_empty() {
+                self.0.remove(&key);
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -634,9 +659,7 @@ impl Tally {
         for (a, b) in self.resolution.iter_mut().zip(&other.resolution) {
             *a += b;
         }
-        for &s in Status::ALL {
-            self.backlog.add(s, other.backlog.get(s));
-        }
+        self.backlog.add_all(&other.backlog);
     }
 
     pub fn count(&self, c: Counter) -> i64 {
@@ -711,34 +734,24 @@ pub fn report(readings: &[Reading], days: &[Day], grouping: Option<GroupBy>) -> 
     for t in rows.values() {
         totals.merge(t);
     }
+    let mut running = StatusCounts::default();
     for c in prefix.values() {
-        for &s in Status::ALL {
-            totals.backlog.add(s, c.get(s));
-        }
+        running.add_all(c);
     }
-    let mut running = prefix.values().fold(StatusCounts::default(), |mut acc, c| {
-        for &s in Status::ALL {
-            acc.add(s, c.get(s));
-        }
-        acc
-    });
+    totals.backlog.add_all(&running);
     let out = names
         .into_iter()
         .map(|name| {
             let mut t = rows.remove(&name).unwrap_or_default();
-            let start = if grouping == Some(GroupBy::Day) {
-                for &s in Status::ALL {
-                    running.add(s, t.backlog.get(s));
-                }
-                running
+            // Moves during the row on top of the backlog before it: the day's end (days run
+            // on), or the range's end for the group.
+            let before = if grouping == Some(GroupBy::Day) {
+                &mut running
             } else {
-                let mut at_start = prefix.get(&name).copied().unwrap_or_default();
-                for &s in Status::ALL {
-                    at_start.add(s, t.backlog.get(s));
-                }
-                at_start
+                prefix.entry(name.clone()).or_default()
             };
-            t.backlog = start;
+            before.add_all(&t.backlog);
+            t.backlog = *before;
             (name, t)
         })
         .collect();

@@ -2,9 +2,11 @@
 //! per status and the metrics' rollups in batches, each batch added once however often the
 //! stream delivers it.
 
+use std::collections::BTreeSet;
+
 use super::{back_off, App};
 use crate::domain::counts::{fold, Move};
-use crate::domain::metrics::{facts, Rollups};
+use crate::domain::metrics::{facts, Rollups, ATTRIBUTES_PER_WRITE_MAX};
 use crate::domain::{SlaPolicy, Ticket, Timestamp};
 use crate::error::ApiError;
 use crate::store::{CountBatch, WriteError, BATCH_ITEMS_MAX};
@@ -108,25 +110,35 @@ pub async fn fold_changes(app: &App, changes: &[Counted]) -> Result<Folded, (usi
     Ok(report)
 }
 
-/// The changes the next transaction folds (at least one), with what they add.
+/// The changes the next transaction folds (at least one), with what they add: as many as keep
+/// it within [`BATCH_ITEMS_MAX`] items (its marker, a global shard, a counter per customer,
+/// the rollup items) and every rollup item's write within [`ATTRIBUTES_PER_WRITE_MAX`]
+/// attributes. Each change's rollups are made once and merged.
 fn next_chunk<'a>(
     changes: &'a [Counted],
     policy: &SlaPolicy,
 ) -> (&'a [Counted], crate::domain::counts::Deltas, Rollups) {
     let mut rollups = Rollups::default();
-    let mut deltas = fold(std::iter::empty());
+    let mut clients = BTreeSet::new();
     let mut end = 0;
     while end < changes.len().min(BATCH_CHANGES) {
-        let mut more = rollups.clone();
-        changes[end].rollups(policy, &mut more);
-        let counted = fold(changes[..=end].iter().map(|c| &c.change));
-        if end > 0 && CountBatch::items(&counted, &more) > BATCH_ITEMS_MAX {
+        let mut one = Rollups::default();
+        changes[end].rollups(policy, &mut one);
+        let mut merged = rollups.clone();
+        merged.merge(one);
+        let client = &changes[end].change.client;
+        let customers = clients.len() + usize::from(!clients.contains(client));
+        let too_big = 2 + customers + merged.len() > BATCH_ITEMS_MAX
+            || merged.widest() > ATTRIBUTES_PER_WRITE_MAX;
+        if end > 0 && too_big {
             break;
         }
-        (rollups, deltas) = (more, counted);
+        clients.insert(client.clone());
+        rollups = merged;
         end += 1;
     }
-    (&changes[..end], deltas, rollups)
+    let chunk = &changes[..end];
+    (chunk, fold(chunk.iter().map(|c| &c.change)), rollups)
 }
 
 /// Adds one batch, trying again while other batches hold its counters; `false` when its
@@ -146,7 +158,55 @@ async fn apply(app: &App, batch: &CountBatch<'_>) -> Result<bool, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::at_or_before;
+    use super::*;
+    use crate::domain::{Priority, Status};
+
+    /// Imported tickets, each answered and resolved in its own quarter and time bucket of one
+    /// hour: the hour's items gain attributes with every change, so a batch is cut before one
+    /// item's write names more than DynamoDB's expression takes; no change is left out.
+    #[test]
+    fn a_batch_stops_before_a_rollup_write_grows_too_wide() {
+        let changes: Vec<Counted> = (0..90)
+            .map(|i: i64| {
+                let answered = chrono::DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+                    .unwrap()
+                    .with_timezone(&chrono::Utc)
+                    + chrono::Duration::minutes(15 * (i % 4));
+                let waited = (60.0 * 2f64.powf((i / 2) as f64 / 4.0)) as i64 + 1;
+                let created = Timestamp::at(answered - chrono::Duration::seconds(waited));
+                let mut t = crate::domain::fixtures::ticket_at(
+                    Status::Resolved,
+                    Priority::Low,
+                    created.as_str(),
+                );
+                t.first_response_at = Some(Timestamp::at(answered));
+                t.resolved_at = Some(Timestamp::at(answered));
+                Counted {
+                    event_id: format!("e{i}"),
+                    sequence: i.to_string(),
+                    at: Timestamp::at(answered),
+                    change: Move {
+                        client: t.client.clone(),
+                        from: None,
+                        to: Some(Status::Resolved),
+                    },
+                    tickets: Some((None, Some(Box::new(t)))),
+                }
+            })
+            .collect();
+        let policy = SlaPolicy::default();
+        let mut rest = &changes[..];
+        let mut chunks = Vec::new();
+        while !rest.is_empty() {
+            let (chunk, _, rollups) = next_chunk(rest, &policy);
+            assert!(rollups.widest() <= ATTRIBUTES_PER_WRITE_MAX);
+            assert!(2 + 1 + rollups.len() <= BATCH_ITEMS_MAX);
+            chunks.push(chunk.len());
+            rest = &rest[chunk.len()..];
+        }
+        assert!(chunks.len() > 1, "cut short: {chunks:?}");
+        assert_eq!(chunks.iter().sum::<usize>(), 90);
+    }
 
     #[test]
     fn sequence_numbers_compare_as_numbers() {

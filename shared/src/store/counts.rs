@@ -45,14 +45,6 @@ pub struct CountBatch<'a> {
 /// The most items one transaction of a batch holds (DynamoDB's limit is 100).
 pub const BATCH_ITEMS_MAX: usize = 100;
 
-impl CountBatch<'_> {
-    /// The items its transaction writes: the marker, a global shard, each customer's counter
-    /// that moves and each rollup item.
-    pub fn items(deltas: &Deltas, rollups: &Rollups) -> usize {
-        2 + deltas.clients.len() + rollups.len()
-    }
-}
-
 /// Adds a counter item's per-status numbers to `counts`.
 fn add_counter_item(counts: &mut StatusCounts, item: &Item) {
     for &status in Status::ALL {
