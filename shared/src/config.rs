@@ -305,6 +305,13 @@ mod tests {
             with("many"),
             Err(ConfigError::Invalid("MAX_THREADS", _))
         ));
+        assert_eq!(config(&base).unwrap().rating_window_days, 7);
+        let window = |v| config(&[base[0], base[1], ("SATISFACTION_WINDOW_DAYS", v)]);
+        assert_eq!(window("0").unwrap().rating_window_days, 0);
+        assert!(matches!(
+            window("366"),
+            Err(ConfigError::Invalid("SATISFACTION_WINDOW_DAYS", _))
+        ));
     }
 
     #[test]
