@@ -168,8 +168,8 @@ def test_one_sample_event_per_route_and_trigger(template):
     assert s3_events == triggered == {"confirm-attachment"}
     assert schedule_events == scheduled == {"escalate-tickets", "expire-uploads"}
     assert cognito_events == cognito_triggered == {"guard-agent-tokens"}
-    assert stream_events == streamed == {"count-tickets", "publish-events"}
-    assert queue_events == queued == {"deliver-webhooks"}
+    assert stream_events == streamed == {"count-tickets", "publish-events", "purge-tickets"}
+    assert queue_events == queued == {"deliver-webhooks", "erase-customers"}
     assert len(http_events) == len(list((ROOT / "events").glob("*.json"))) - len(
         s3_events | schedule_events | cognito_events | stream_events | queue_events)
 
@@ -192,6 +192,11 @@ S3_ACTIONS = {
     "DeliverWebhooksFunction": set(),
     "ManageWebhooksFunction": set(),
     "TicketMetricsFunction": set(),
+    "DeleteTicketFunction": set(),
+    "ManageErasuresFunction": set(),
+    # A purge lists a ticket's prefix and deletes what is under it.
+    "PurgeTicketsFunction": {"s3:DeleteObject", "s3:ListBucket"},
+    "EraseCustomersFunction": {"s3:DeleteObject", "s3:ListBucket"},
 }
 
 

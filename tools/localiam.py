@@ -15,6 +15,7 @@ not checked.
 
 import copy
 import fnmatch
+import html
 import json
 import os
 import pathlib
@@ -414,11 +415,16 @@ S3_OBJECT_SUBRESOURCES = {"tagging": "ObjectTagging", "acl": "ObjectAcl",
                           "attributes": "ObjectAttributes"}
 
 
-def s3_actions(method, path, query, headers):
+def s3_actions(method, path, query, headers, body=b""):
     """(action, resource) pairs of a path-style S3 request."""
     parts = urllib.parse.unquote(path).lstrip("/").split("/", 1)
     bucket = parts[0]
     key = parts[1] if len(parts) > 1 else ""
+    if not key and method == "POST" and "delete" in query:
+        # DeleteObjects: S3 authorizes s3:DeleteObject on each key named in the body.
+        keys = re.findall(rb"<Key>(.*?)</Key>", body or b"", re.S)
+        return [("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{html.unescape(k.decode())}")
+                for k in keys] or [("s3:DeleteObject", f"arn:aws:s3:::{bucket}/")]
     if not key:
         kind = "ListBucket" if method in ("GET", "HEAD") else f"Bucket:{method}"
         return [(f"s3:{kind}", f"arn:aws:s3:::{bucket}")]

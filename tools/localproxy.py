@@ -45,6 +45,9 @@ then closes the connection without its answer (a write that landed, its answer l
   partitions, item sizes and index entries it reads and writes; `GET /__trace?since=N` reads it
   (`next` is where the following read starts), `DELETE /__trace` forgets it.
 
+- DynamoDB's TTL (tools/localstream.py): expired items are deleted every minute, as TTL
+  does some time after expiry; `POST /__ttl` deletes them now.
+
 Everything else is forwarded unchanged.
 """
 
@@ -138,6 +141,7 @@ class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     upstream = None
     functions = None
+    sweeper = None
 
     def _created_object(self, status, headers):
         """(bucket, key) of a successful single PUT of an object under tickets/, path-style."""
@@ -178,6 +182,16 @@ class Proxy(BaseHTTPRequestHandler):
             data = json.dumps(STATS).encode()
             if self.command == "DELETE":
                 STATS.clear()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _ttl(self):
+        """Runs DynamoDB's TTL now (tools/localstream.py): how many expired items went."""
+        sweeper = getattr(Proxy, "sweeper", None)
+        data = json.dumps({"deleted": sweeper.sweep() if sweeper else 0}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
@@ -244,7 +258,7 @@ class Proxy(BaseHTTPRequestHandler):
                 return localiam.denied_s3(), None
             return None, None
         if s3:
-            actions = localiam.s3_actions(self.command, url.path, query, self.headers)
+            actions = localiam.s3_actions(self.command, url.path, query, self.headers, body)
         elif service == "cognito-idp":
             actions = localiam.cognito_actions(target, body)
         elif service == "sqs":
@@ -286,6 +300,8 @@ class Proxy(BaseHTTPRequestHandler):
             return self._iam_control(body)
         if self.path.split("?")[0] == "/__trace":
             return self._trace()
+        if self.path == "/__ttl" and self.command == "POST":
+            return self._ttl()
         target = (self.headers.get("x-amz-target") or "").rsplit(".", 1)[-1]
         service = localiam.json_service(self.headers.get("x-amz-target") or "")
         name = f"{service or 'dynamodb'}:{target}" if target else f"s3:{self.command}"
@@ -422,8 +438,9 @@ def main():
     CONSUMERS.update(m[0] for m in localstream.mappings(template_path))
     CONSUMERS.update(m[0] for m in localqueues.mappings(localiam.load_template(template_path)))
     if Proxy.functions:
-        localstream.start(upstream, Proxy.functions, os.environ.get("TABLE_NAME"),
-                          localiam.ROOT / "template.yaml")
+        _, Proxy.sweeper = localstream.start(upstream, Proxy.functions,
+                                             os.environ.get("TABLE_NAME"),
+                                             localiam.ROOT / "template.yaml", DYNAMODB)
         localqueues.start(upstream, Proxy.functions, localiam.ROOT / "template.yaml")
     template = localiam.ROOT / "template.yaml"
     IAM["roles"] = IAM["default"] = localiam.Roles(

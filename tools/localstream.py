@@ -9,6 +9,12 @@ most its `BatchSize`, gathered for up to its `MaximumBatchingWindowInSeconds`, i
 batch answered with `batchItemFailures` is delivered again from the first failed sequence
 number, and one that fails as a whole (an error, no answer) again from its start, after a
 pause, as the mapping retries. Started by tools/localproxy.py beside its S3 notifications.
+
+DynamoDB's TTL, which moto does not run: `TtlSweeper` deletes the items whose `expiresAt`
+(the table's TTL attribute) has passed, each under the condition that it still has, as the TTL
+process does some time after expiry (here every SWEEP_SECONDS, or at once on `POST /__ttl` to
+the proxy); the stream's records of those deletions carry the `userIdentity` that AWS gives
+TTL deletions (`Service` / `dynamodb.amazonaws.com`), which event filters can match.
 """
 
 import json
@@ -19,6 +25,82 @@ import urllib.request
 
 POLL_SECONDS = 0.25
 RETRY_SECONDS = 1.0
+SWEEP_SECONDS = 60
+TTL_ATTRIBUTE = "expiresAt"
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+# (PK, SK, expiresAt) of the items the sweeper deleted, with when: their stream records are
+# TTL's. Forgotten after FORGET_SECONDS.
+SWEPT = {}
+SWEPT_LOCK = threading.Lock()
+FORGET_SECONDS = 600
+
+
+def _swept_key(item):
+    return tuple(json.dumps(item.get(k), sort_keys=True) for k in ("PK", "SK", TTL_ATTRIBUTE))
+
+
+def ttl_identity(record):
+    """The record as the stream shows it: with TTL's userIdentity if the sweeper deleted it."""
+    if record.get("eventName") != "REMOVE":
+        return record
+    with SWEPT_LOCK:
+        swept = _swept_key(record["dynamodb"].get("OldImage", {})) in SWEPT
+    return {**record, "userIdentity": TTL_IDENTITY} if swept else record
+
+
+class TtlSweeper:
+    def __init__(self, upstream, table, serial):
+        self.upstream, self.table = upstream, table
+        self.lock = threading.Lock()
+        # The proxy's lock that passes DynamoDB requests to moto one at a time: a deletion
+        # is atomic only if moto is not also applying another request.
+        self.serial = serial
+
+    def sweep(self):
+        """Deletes what has expired; how many items went."""
+        with self.lock:
+            now = int(time.time())
+            deleted, start = 0, None
+            while True:
+                body = {"TableName": self.table, "ProjectionExpression": "PK, SK, #ttl",
+                        "FilterExpression": "#ttl < :now",
+                        "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                        "ExpressionAttributeValues": {":now": {"N": str(now)}}}
+                if start:
+                    body["ExclusiveStartKey"] = start
+                page = _call(self.upstream, "DynamoDB_20120810.Scan", body)
+                for item in page.get("Items", []):
+                    with SWEPT_LOCK:
+                        SWEPT[_swept_key(item)] = time.time()
+                    try:
+                        with self.serial:
+                            _call(self.upstream, "DynamoDB_20120810.DeleteItem", {
+                                "TableName": self.table,
+                                "Key": {"PK": item["PK"], "SK": item["SK"]},
+                                "ConditionExpression": "#ttl < :now",
+                                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                                "ExpressionAttributeValues": {":now": {"N": str(now)}}})
+                        deleted += 1
+                    except OSError:
+                        pass  # no longer expired (a restore removed its expiry meanwhile)
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+            with SWEPT_LOCK:
+                for key, at in list(SWEPT.items()):
+                    if time.time() - at > FORGET_SECONDS:
+                        del SWEPT[key]
+            if deleted:
+                print(f"ttl: {deleted} expired items deleted", file=sys.stderr, flush=True)
+            return deleted
+
+    def run(self):
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            try:
+                self.sweep()
+            except Exception as e:  # the table may not exist yet
+                print(f"ttl: {e}", file=sys.stderr, flush=True)
 
 
 def _call(upstream, target, body):
@@ -128,7 +210,7 @@ class Bridge:
             sid = shard["ShardId"]
             out = _call(self.upstream, "DynamoDBStreams_20120810.GetRecords",
                         {"ShardIterator": self.shard_iterator(sid), "Limit": self.batch_size})
-            read = out.get("Records", [])
+            read = [ttl_identity(r) for r in out.get("Records", [])]
             records = [r for r in read
                        if not self.patterns or any(matches(p, r) for p in self.patterns)]
             if records:
@@ -156,10 +238,13 @@ class Bridge:
             time.sleep(POLL_SECONDS)
 
 
-def start(upstream, functions, table, template_path):
+def start(upstream, functions, table, template_path, serial):
+    """The stream's bridges and the TTL sweeper (None without a table)."""
     if not table:
-        return []
+        return [], None
     bridges = [Bridge(upstream, functions, table, *found) for found in mappings(template_path)]
     for bridge in bridges:
         threading.Thread(target=bridge.run, daemon=True).start()
-    return bridges
+    sweeper = TtlSweeper(upstream, table, serial)
+    threading.Thread(target=sweeper.run, daemon=True).start()
+    return bridges, sweeper

@@ -31,7 +31,7 @@ PATTERNS = [
     (re.compile(r"^COUNTS#ALL#\d+$"), "COUNTS#ALL#{shard}"),
     (re.compile(r"^CLIENT#.+$"), "CLIENT#{customer}"),
     (re.compile(r"^QUOTA#.+$"), "QUOTA#{caller}"),
-    (re.compile(r"^IDEMPOTENCY#.+$"), "IDEMPOTENCY#{key}"),
+    (re.compile(r"^IDEMPOTENCY#.+$"), "IDEMPOTENCY#{caller}"),
     (re.compile(r"^STREAMBATCH#.+$"), "STREAMBATCH#{key}"),
     (re.compile(r"^ASSIGNEE#none$"), "ASSIGNEE#none"),
     (re.compile(r"^ASSIGNEE#none#\d+$"), "ASSIGNEE#none#{shard}"),

@@ -223,6 +223,8 @@ local_events_env() {
   export WEBHOOK_DEAD_LETTER_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-WebhookDeadLetterQueue"
   export WEBHOOK_ALLOW_LOOPBACK=true
   export WEBHOOK_RETRY_SECONDS=${WEBHOOK_RETRY_SECONDS:-1,2}
+  # Erasure jobs' steps (docs/data-lifecycle.md).
+  export ERASURE_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-ErasureQueue"
 }
 
 # start_api PORT LOGFILE [CONCURRENCY]: the functions behind cargo lambda watch, local auth on.

@@ -69,6 +69,11 @@ pub struct Config {
     /// How many days after closing a customer may still rate their ticket
     /// (`SATISFACTION_WINDOW_DAYS`, 0 to 365, default 7).
     pub rating_window_days: u32,
+    /// Days a deleted ticket can be restored before it is purged (`DELETE_GRACE_DAYS`, 0 to
+    /// 365, default 7).
+    pub delete_grace_days: u32,
+    /// The queue an erasure's steps go through (`ERASURE_QUEUE_URL`; the erasure functions).
+    pub erasure_queue: Option<String>,
     /// Events and webhooks (docs/events.md): the bus the table's changes are published on,
     /// the queues deliveries go through, the retry schedule, and where receivers may be.
     pub webhooks: WebhookSettings,
@@ -149,7 +154,14 @@ impl Config {
             crate::domain::rules::RATING_WINDOW_DAYS_DEFAULT as u32,
             0..=365,
         )?;
+        let delete_grace_days = number(
+            &get,
+            "DELETE_GRACE_DAYS",
+            crate::domain::lifecycle::DELETE_GRACE_DAYS_DEFAULT,
+            0..=365,
+        )?;
         let set = |k: &str| get(k).filter(|v| !v.is_empty());
+        let erasure_queue = set("ERASURE_QUEUE_URL");
         let retries = match set("WEBHOOK_RETRY_SECONDS") {
             None => RetrySchedule::standard(),
             Some(raw) => RetrySchedule::parse(&raw)
@@ -175,6 +187,8 @@ impl Config {
             webhooks,
             sla,
             rating_window_days,
+            delete_grace_days,
+            erasure_queue,
             table_name,
             auth,
             cursor_secret,

@@ -57,6 +57,21 @@ impl Cursors {
         HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
     }
 
+    /// A digest of `value` under this deployment's key (hex): what a receipt keeps of a
+    /// person, so that who holds the id can check it and who holds the receipt cannot
+    /// recover it.
+    pub fn keyed_digest(&self, purpose: &str, value: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(purpose.as_bytes());
+        mac.update(b"\n");
+        mac.update(value.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn seal(&self, scope: &str, at: &Position) -> String {
         let payload = Payload {
             q: digest(scope),

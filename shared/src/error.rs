@@ -44,6 +44,8 @@ pub enum ApiError {
     WebhookNotFound,
     #[error("no delivery of that event to this webhook")]
     DeliveryNotFound,
+    #[error("erasure not found")]
+    ErasureNotFound,
     #[error("as many webhook subscriptions exist as a deployment keeps ({0}); delete one first")]
     WebhookLimit(usize),
     #[error("a ticket cannot move from {from} to {to}")]
@@ -88,6 +90,7 @@ impl From<Refusal> for ApiError {
             }
             Refusal::TicketClosed => ApiError::TicketClosed,
             Refusal::NotRateable(why) => ApiError::NotRateable(why),
+            Refusal::Purged => ApiError::NotFound,
             Refusal::AttachmentBytes { left } => ApiError::validation(
                 "attachments",
                 format!(
@@ -118,7 +121,7 @@ impl ApiError {
             InvalidJson(_) | Validation(_) | InvalidParameters(_) | InvalidCursor => 400,
             Unauthorized => 401,
             Forbidden(_) => 403,
-            NotFound | WebhookNotFound | DeliveryNotFound => 404,
+            NotFound | WebhookNotFound | DeliveryNotFound | ErasureNotFound => 404,
             InvalidTransition { .. }
             | TicketClosed
             | Conflict
@@ -147,6 +150,7 @@ impl ApiError {
             NotFound => "SUPPORT_TICKET_NOT_FOUND",
             WebhookNotFound => "WEBHOOK_NOT_FOUND",
             DeliveryNotFound => "DELIVERY_NOT_FOUND",
+            ErasureNotFound => "ERASURE_NOT_FOUND",
             WebhookLimit(_) => "WEBHOOK_LIMIT",
             InvalidTransition { .. } => "INVALID_TRANSITION",
             TicketClosed => "TICKET_CLOSED",

@@ -48,6 +48,23 @@ pub fn counted(record: &StreamRecord) -> Option<Counted> {
     })
 }
 
+/// The ticket whose item a stream record shows removed (DynamoDB's TTL once its deletion's
+/// grace ended), with the record's sequence number; none for any other record.
+pub fn removed_ticket(record: &StreamRecord) -> Option<(crate::domain::TicketId, String)> {
+    let change = &record.change;
+    if !change.new_image.is_empty() {
+        return None;
+    }
+    let keys: crate::store::Item = change.keys.clone().into();
+    let pk = keys.get(crate::store::PK)?.as_s().ok()?;
+    let sk = keys.get(crate::store::SK)?.as_s().ok()?;
+    if sk != "TICKET" {
+        return None;
+    }
+    let id = crate::domain::TicketId::parse(pk.strip_prefix("TICKET#")?)?;
+    Some((id, change.sequence_number.clone().unwrap_or_default()))
+}
+
 /// The answer to a stream delivery: none failed, or the sequence number of the first change
 /// that was not added (the stream delivers again from there, and the changes before it are
 /// not delivered again).

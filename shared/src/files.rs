@@ -2,6 +2,7 @@
 //! S3), and the checks of what arrived.
 
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -120,6 +121,56 @@ impl Files {
             .await
             .map_err(|e| ApiError::internal("delete object", e.into_service_error()))?;
         Ok(())
+    }
+
+    /// Deletes every object under `prefix`, a listed page (up to 1,000) to a DeleteObjects;
+    /// how many went. Run again after a failure, it deletes what is left.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, ApiError> {
+        let mut deleted = 0u64;
+        loop {
+            // Deleting as it lists: each listing starts again from what is left.
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .map_err(|e| ApiError::internal("list objects", e.into_service_error()))?;
+            let objects = page
+                .contents
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| o.key)
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::internal("object identifier", e))?;
+            if objects.is_empty() {
+                return Ok(deleted);
+            }
+            let count = objects.len() as u64;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| ApiError::internal("delete objects", e))?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| ApiError::internal("delete objects", e.into_service_error()))?;
+            if let Some(e) = out.errors.unwrap_or_default().first() {
+                return Err(ApiError::Internal(format!(
+                    "delete objects: {}",
+                    e.code().unwrap_or("failed")
+                )));
+            }
+            deleted += count;
+        }
     }
 }
 

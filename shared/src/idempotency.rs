@@ -20,6 +20,8 @@ pub const EXPIRES_ATTRIBUTE: &str = "expiresAt";
 /// A request that carries an idempotency key: where its record lives, and what it asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Idempotency {
+    /// The caller: their records share a partition, so an erasure finds them.
+    pub owner: String,
     /// Digest of caller, operation and key: the record's id.
     pub key_hash: String,
     /// Digest of the request's target and body, to tell a retry from another request.
@@ -72,6 +74,7 @@ impl Idempotency {
         check_key(key)?;
         let canonical = Value::Object(body.clone()).to_string();
         Ok(Idempotency {
+            owner: caller.sub.to_string(),
             key_hash: digest(&[caller.sub.as_str(), operation, key]),
             request_hash: digest(&[operation, &canonical]),
         })

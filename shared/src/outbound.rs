@@ -170,6 +170,19 @@ impl Outbound {
         Ok(())
     }
 
+    /// Sends one message to `queue`, handed over after `delay_seconds` (at most 900).
+    pub async fn send(&self, queue: &str, body: &str, delay_seconds: u32) -> Result<(), ApiError> {
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| aws_error("send message", e))?;
+        Ok(())
+    }
+
     pub fn sender(&self) -> Result<&Sender, ApiError> {
         self.http
             .as_ref()

@@ -235,6 +235,11 @@ pub fn event(e: &Event) -> Value {
             comment,
             previous,
         } => json!({"rating": rating, "comment": comment, "previousRating": previous}),
+        Happened::Deleted { purge_after } => json!({"purgeAfter": purge_after}),
+        Happened::Restored => json!({}),
+        Happened::Purged { erased } => {
+            json!({"reason": if *erased { "erased" } else { "deleted" }})
+        }
     };
     json!({
         "id": e.id(),
@@ -246,6 +251,64 @@ pub fn event(e: &Event) -> Value {
         "actor": e.actor,
         "internal": e.internal(),
         "data": data,
+    })
+}
+
+/// A deleted ticket: when it was deleted, by whom, and when its purge is due.
+pub fn deletion(t: &Ticket) -> Value {
+    let d = t.deletion.as_ref();
+    json!({
+        "_id": t.id,
+        "deletedAt": d.map(|d| &d.deleted_at),
+        "deletedBy": d.map(|d| &d.deleted_by),
+        "purgeAfter": d.map(|d| &d.purge_after),
+        "version": t.version,
+    })
+}
+
+/// An erasure job: its state and what it removed. It names no one: the customer only as a
+/// digest under the deployment's key.
+pub fn erasure(job: &crate::store::ErasureRecord) -> Value {
+    json!({
+        "_id": job.id,
+        "state": job.state,
+        "clientDigest": job.client_digest,
+        "requestedBy": job.requested_by,
+        "requestedAt": job.requested_at,
+        "finishedAt": job.finished_at,
+        "removed": {
+            "tickets": job.tickets,
+            "items": job.items,
+            "files": job.files,
+            "records": job.records,
+        },
+    })
+}
+
+/// The `customer.erased` event: the catalogue's envelope without a ticket.
+pub fn erased_event(
+    id: &str,
+    job: &crate::store::ErasureRecord,
+    client: &str,
+    at: &crate::domain::Timestamp,
+) -> Value {
+    json!({
+        "id": id,
+        "type": crate::domain::EventKind::CustomerErased,
+        "catalogueVersion": CATALOGUE_VERSION,
+        "timestamp": at,
+        "actor": job.requested_by,
+        "internal": false,
+        "data": {
+            "erasure": job.id,
+            "client": client,
+            "removed": {
+                "tickets": job.tickets,
+                "items": job.items,
+                "files": job.files,
+                "records": job.records,
+            },
+        },
     })
 }
 

@@ -70,6 +70,17 @@ pub enum Happened {
         comment: Option<String>,
         previous: Option<Rating>,
     },
+    /// An admin deleted the ticket: restorable until `purge_after`.
+    Deleted {
+        purge_after: Timestamp,
+    },
+    /// An admin restored the deleted ticket.
+    Restored,
+    /// Every item and file of the ticket is gone: after its deletion's grace period, or by
+    /// the erasure of its customer (`erased`).
+    Purged {
+        erased: bool,
+    },
 }
 
 /// One event about one ticket.
@@ -98,6 +109,9 @@ impl Event {
             Happened::AttachmentUploaded(_) => EventKind::AttachmentUploaded,
             Happened::AttachmentRejected(_) => EventKind::AttachmentRejected,
             Happened::Rated { .. } => EventKind::TicketRated,
+            Happened::Deleted { .. } => EventKind::TicketDeleted,
+            Happened::Restored => EventKind::TicketRestored,
+            Happened::Purged { .. } => EventKind::TicketPurged,
         }
     }
 
@@ -143,6 +157,13 @@ pub fn ticket_events(before: Option<&Ticket>, after: &Ticket, threads: &[Thread]
     match before {
         None => events.push(event(Happened::Created(Box::new(after.clone())))),
         Some(b) if b.version == after.version => return events,
+        Some(b) if b.deletion.is_none() && after.deletion.is_some() => {
+            let purge_after = after.deletion.as_ref().map(|d| d.purge_after.clone());
+            events.extend(purge_after.map(|purge_after| event(Happened::Deleted { purge_after })));
+        }
+        Some(b) if b.deletion.is_some() && after.deletion.is_none() => {
+            events.push(event(Happened::Restored));
+        }
         Some(b) => {
             if b.status != after.status {
                 events.push(event(Happened::StatusChanged {
@@ -212,6 +233,20 @@ pub fn ticket_events(before: Option<&Ticket>, after: &Ticket, threads: &[Thread]
             .map(|t| event(Happened::ThreadAdded(t.clone()))),
     );
     events
+}
+
+/// The event of a ticket's item leaving the table (`committed` then): its purge, after its
+/// deletion's grace period or by the erasure of its customer (a ticket that was not deleted).
+pub fn purge_event(before: &Ticket, committed: Timestamp) -> Event {
+    Event {
+        ticket_id: before.id.clone(),
+        ticket_version: before.version,
+        actor: UserId::system(),
+        time: committed,
+        happened: Happened::Purged {
+            erased: before.deletion.is_none(),
+        },
+    }
 }
 
 /// The event of an attachment's upload settling (`pending` to `uploaded` or `rejected`);

@@ -165,5 +165,9 @@ wire_enum!(
         AttachmentUploaded => "attachment.uploaded",
         AttachmentRejected => "attachment.rejected",
         TicketRated => "ticket.rated",
+        TicketDeleted => "ticket.deleted",
+        TicketRestored => "ticket.restored",
+        TicketPurged => "ticket.purged",
+        CustomerErased => "customer.erased",
     }
 );

@@ -280,8 +280,14 @@ pub fn facts(
     policy: &SlaPolicy,
 ) -> Vec<Fact> {
     let mut out = Vec::new();
-    let was = before.map(|b| (b.status, Groups::of(b)));
-    let is = after.map(|a| (a.status, Groups::of(a)));
+    // A deleted ticket is in no backlog; its history (created, answered, resolved, rated)
+    // stays counted, and a restore brings it back without creating it again.
+    let was = before
+        .filter(|b| !b.is_deleted())
+        .map(|b| (b.status, Groups::of(b)));
+    let is = after
+        .filter(|a| !a.is_deleted())
+        .map(|a| (a.status, Groups::of(a)));
     if was != is {
         let moved = match (before, after) {
             (None, Some(a)) => time(Some(&a.created_at)),
@@ -298,7 +304,7 @@ pub fn facts(
             });
         }
     }
-    let Some(a) = after else {
+    let Some(a) = after.filter(|a| !a.is_deleted()) else {
         return out;
     };
     let groups = Groups::of(a);

@@ -9,6 +9,7 @@ pub mod events;
 pub(crate) mod fixtures;
 pub mod ids;
 pub mod kinds;
+pub mod lifecycle;
 pub mod metrics;
 pub mod refusal;
 pub mod rules;
@@ -29,5 +30,5 @@ pub use refusal::Refusal;
 pub use rules::{Change, ThreadCounts};
 pub use sla::SlaPolicy;
 pub use ticket::{
-    Attachment, Field, NewAttachment, NewTicket, Satisfaction, Thread, Ticket, Upload,
+    Attachment, Deletion, Field, NewAttachment, NewTicket, Satisfaction, Thread, Ticket, Upload,
 };

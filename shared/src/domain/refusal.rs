@@ -18,6 +18,8 @@ pub enum Refusal {
     /// The ticket cannot be rated now: it is not resolved, or it was closed longer ago than
     /// the rating window.
     NotRateable(String),
+    /// The ticket's purge is due: it can no longer be restored (it is as good as gone).
+    Purged,
     /// The declarations would take the ticket over its attachment total; `left` bytes remain.
     AttachmentBytes { left: u64 },
 }

@@ -107,7 +107,12 @@ pub struct Change {
 
 impl Change {
     /// `by` made the change: the ticket records it as its last actor.
-    fn new(mut after: Ticket, fields: &[Field], threads: Vec<Thread>, by: &UserId) -> Self {
+    pub(super) fn new(
+        mut after: Ticket,
+        fields: &[Field],
+        threads: Vec<Thread>,
+        by: &UserId,
+    ) -> Self {
         after.changed_by = Some(by.clone());
         debug_assert!(
             fields.contains(&Field::ChangedBy),

@@ -140,6 +140,17 @@ pub struct Satisfaction {
     pub rated_assignee: Option<UserId>,
 }
 
+/// An admin's soft delete: the ticket is hidden everywhere (404, out of every list and
+/// count) and can be restored until `purge_after`; DynamoDB's TTL then removes the ticket
+/// item and the purge removes the rest of it (docs/data-lifecycle.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deletion {
+    pub deleted_at: Timestamp,
+    pub deleted_by: UserId,
+    pub purge_after: Timestamp,
+}
+
 /// A ticket as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -185,6 +196,9 @@ pub struct Ticket {
     /// The customer's rating, once they gave one.
     #[serde(default)]
     pub satisfaction: Option<Satisfaction>,
+    /// Set while the ticket is soft-deleted.
+    #[serde(default)]
+    pub deletion: Option<Deletion>,
 }
 
 impl Ticket {
@@ -215,11 +229,17 @@ impl Ticket {
             escalated_at: None,
             changed_by: Some(client),
             satisfaction: None,
+            deletion: None,
         }
     }
 
+    /// A deleted ticket is seen by nobody (admins restore it by id).
     pub fn visible_to(&self, caller: &Caller) -> bool {
-        caller.is_agent() || self.client == caller.sub
+        self.deletion.is_none() && (caller.is_agent() || self.client == caller.sub)
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deletion.is_some()
     }
 
     /// The ticket's threads counted as a caller may see them.
@@ -252,6 +272,7 @@ pub enum Field {
     EscalatedAt,
     ChangedBy,
     Satisfaction,
+    Deletion,
 }
 
 impl Field {
@@ -273,6 +294,7 @@ impl Field {
             Field::EscalatedAt => "escalatedAt",
             Field::ChangedBy => "changedBy",
             Field::Satisfaction => "satisfaction",
+            Field::Deletion => "deletion",
         }
     }
 }
@@ -305,6 +327,7 @@ mod tests {
             Field::EscalatedAt,
             Field::ChangedBy,
             Field::Satisfaction,
+            Field::Deletion,
         ] {
             assert!(object.contains_key(f.attribute()), "{f:?}");
         }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use super::fields::Fields;
 use crate::domain::{
     AddThread, Category, ChangeStatus, NewTicket, Priority, Rate, Rating, Status, UpdateTicket,
+    UserId,
 };
 use crate::error::ApiError;
 
@@ -188,4 +189,16 @@ pub fn new_webhook(
         include_internal,
     });
     f.finish(value)
+}
+
+/// `POST /v2/erasures`: `{"client": "<sub>"}`, the customer whose data goes.
+pub fn data_subject(body: Map<String, Value>) -> Result<UserId, ApiError> {
+    let mut f = Fields::new(body, &["client"]);
+    let client = if f.has("client") {
+        f.optional_user_id("client")
+    } else {
+        f.required("client");
+        None
+    };
+    f.finish(client)
 }

@@ -4,7 +4,7 @@
 //! then, with the same ids (consumers and the webhook deliveries keep one per id).
 
 use super::App;
-use crate::domain::events::{attachment_event, ticket_events, Event};
+use crate::domain::events::{attachment_event, purge_event, ticket_events, Event};
 use crate::domain::Timestamp;
 use crate::error::ApiError;
 use crate::outbound::{BusEntry, Outbound, PUT_EVENTS_BYTES, PUT_EVENTS_MAX};
@@ -49,6 +49,7 @@ async fn events_of(app: &App, change: &StreamChange) -> Result<Vec<Event>, ApiEr
             };
             Ok(ticket_events(before.as_deref(), after, &threads))
         }
+        Some(Written::TicketRemoved { before }) => Ok(vec![purge_event(before, change.at.clone())]),
         Some(Written::Attachment { before, after }) => {
             let before = before.as_deref();
             if attachment_event(before, after, 0, change.at.clone()).is_none() {

@@ -10,10 +10,14 @@ mod common;
 mod counts;
 #[cfg(feature = "files")]
 mod create;
+#[cfg(all(feature = "events", feature = "files"))]
+mod erasure;
 mod escalation;
 #[cfg(feature = "events")]
 mod events;
 mod expiry;
+#[cfg(feature = "files")]
+mod lifecycle;
 mod list;
 mod metrics;
 #[cfg(feature = "files")]
@@ -32,10 +36,14 @@ pub use attachments::{confirm_upload, renew_upload};
 pub use counts::{fold_changes, Counted, Folded};
 #[cfg(feature = "files")]
 pub use create::create_ticket;
+#[cfg(all(feature = "events", feature = "files"))]
+pub use erasure::{erase_step, erasure_status, start_erasure, ErasureStep};
 pub use escalation::{escalate_breached, Escalation};
 #[cfg(feature = "events")]
 pub use events::{publish, Published, StreamChange};
 pub use expiry::{expire_uploads, Expiry, UPLOAD_WINDOW_HOURS};
+#[cfg(feature = "files")]
+pub use lifecycle::{delete_ticket, purge_ticket, restore_ticket};
 pub use list::list_tickets;
 pub use metrics::{service_metrics, Metrics};
 #[cfg(feature = "files")]

@@ -72,13 +72,16 @@ pub fn ticket_status(
     struct Counted {
         client: UserId,
         status: Status,
+        #[serde(default)]
+        deletion: Option<serde::de::IgnoredAny>,
     }
     let key: Key = serde_dynamo::from_item(keys.clone()).ok()?;
     if key.sort != TICKET_SK || image.is_empty() {
         return None;
     }
     let c: Counted = serde_dynamo::from_item(image.clone()).ok()?;
-    Some((c.client, c.status))
+    // A deleted ticket is counted nowhere, as a purged one.
+    c.deletion.is_none().then_some((c.client, c.status))
 }
 
 /// A ticket item's whole ticket, from a stream image of it (none for other items and empty

@@ -21,6 +21,8 @@ pub enum Written {
         before: Option<Box<Attachment>>,
         after: Box<Attachment>,
     },
+    /// The ticket item was removed: the ticket's purge (by TTL or an erasure).
+    TicketRemoved { before: Box<Ticket> },
 }
 
 fn to_item(image: &serde_dynamo::Item) -> Option<Item> {
@@ -32,7 +34,7 @@ fn to_item(image: &serde_dynamo::Item) -> Option<Item> {
 
 /// The write a stream record shows; `Err` when a ticket or attachment item cannot be read
 /// (the record is reported, not retried for ever); `Ok(None)` for items without events, and
-/// for deletions.
+/// for deletions other than a ticket item's.
 pub fn written(
     keys: &serde_dynamo::Item,
     old: &serde_dynamo::Item,
@@ -46,6 +48,13 @@ pub fn written(
         return Ok(None);
     }
     let Some(after) = to_item(new) else {
+        if sk == TICKET_SK {
+            if let Some(before) = to_item(old) {
+                return Ok(Some(Written::TicketRemoved {
+                    before: Box::new(decode(before)?),
+                }));
+            }
+        }
         return Ok(None);
     };
     if sk == TICKET_SK {
@@ -143,8 +152,23 @@ mod tests {
                 "{pk}"
             );
         }
-        // A deleted ticket: nothing to announce (the mapping does not even deliver it).
-        let keys = image(serde_json::json!({"PK": "TICKET#x", "SK": "TICKET"}));
+        // A removed thread or attachment record (a purge) announces nothing of its own.
+        let keys = image(serde_json::json!({"PK": "TICKET#x", "SK": "ATTACH#a"}));
         assert_eq!(written(&keys, &keys, &Default::default()).unwrap(), None);
+    }
+
+    /// A ticket item that leaves the table is the ticket's purge, with the ticket as it was.
+    #[test]
+    fn a_removed_ticket_item_is_its_purge() {
+        let t = crate::domain::fixtures::ticket(crate::domain::Status::Open);
+        let item = ticket_item(&t, &crate::domain::SlaPolicy::default()).unwrap();
+        let old: serde_dynamo::Item = item.into();
+        let keys = image(serde_json::json!({"PK": ticket_pk(&t.id), "SK": "TICKET"}));
+        assert_eq!(
+            written(&keys, &old, &Default::default()).unwrap(),
+            Some(Written::TicketRemoved {
+                before: Box::new(t)
+            })
+        );
     }
 }

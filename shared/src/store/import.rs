@@ -4,9 +4,9 @@
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use std::collections::HashMap;
 
-use super::keys::{index_keys, thread_item, ticket_item, SK, TICKET_SK};
+use super::keys::{attachment_item, index_keys, thread_item, ticket_item, SK, TICKET_SK};
 use super::{condition_held, decode, n, s, sdk_error, Store};
-use crate::domain::{Thread, Ticket, TicketId};
+use crate::domain::{Attachment, Thread, Ticket, TicketId};
 use crate::error::ApiError;
 
 /// What a re-keying pass did.
@@ -20,13 +20,14 @@ pub struct Rekeyed {
 }
 
 impl Store {
-    /// Writes tickets and threads as they are, without transactions, counters or conditions
-    /// (BatchWriteItem, 25 items a request): for seeding large tables in tests and
-    /// benchmarks (`tickets-dev seed-*`), never for the API's writes.
+    /// Writes tickets, threads and attachment records as they are, without transactions,
+    /// counters or conditions (BatchWriteItem, 25 items a request): for seeding large tables
+    /// in tests and benchmarks (`tickets-dev seed-*`), never for the API's writes.
     pub async fn import(
         &self,
         tickets: &[Ticket],
         threads: &[(TicketId, Thread)],
+        attachments: &[Attachment],
     ) -> Result<(), ApiError> {
         if let Some(first) = tickets.iter().map(|t| t.created_at.month()).min() {
             self.remember_month(first).await?;
@@ -36,7 +37,10 @@ impl Store {
             items.push(ticket_item(t, &self.policy)?);
         }
         for (ticket_id, t) in threads {
-            items.push(thread_item(ticket_id, t, &[])?);
+            items.push(thread_item(ticket_id, t, attachments)?);
+        }
+        for a in attachments {
+            items.push(attachment_item(a)?);
         }
         for chunk in items.chunks(25) {
             let mut pending: Vec<WriteRequest> = chunk

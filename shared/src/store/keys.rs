@@ -12,6 +12,7 @@ use crate::domain::{
     Attachment, AttachmentId, AttachmentStatus, Field, Status, Thread, Ticket, TicketId, Timestamp,
 };
 use crate::error::ApiError;
+use crate::idempotency::EXPIRES_ATTRIBUTE;
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -27,8 +28,14 @@ pub(crate) fn quota_pk(sub: &str) -> String {
     format!("QUOTA#{sub}")
 }
 
-pub(crate) fn idempotency_pk(key_hash: &str) -> String {
-    format!("IDEMPOTENCY#{key_hash}")
+/// A caller's idempotency records share a partition (bounded by their write quota), so an
+/// erasure reads them with one Query; each record's sort key is the digest of its key.
+pub(crate) fn idempotency_pk(owner: &str) -> String {
+    format!("IDEMPOTENCY#{owner}")
+}
+
+pub(crate) fn idempotency_sk(key_hash: &str) -> String {
+    format!("{IDEMPOTENCY_SK}#{key_hash}")
 }
 
 pub const DUE_KEY: &str = "firstResponseDueKey";
@@ -156,6 +163,9 @@ pub(crate) fn awaiting_first_response(t: &Ticket) -> bool {
 /// The index keys of a ticket, derived from its fields (written whenever the ticket is);
 /// `None` for a sparse index the ticket is not in.
 pub(crate) fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, Option<String>)> {
+    if t.is_deleted() {
+        return deleted_index_keys(t);
+    }
     let month = t.created_at.month();
     let awaiting = awaiting_first_response(t);
     let due = first_response_due(t, policy).map(|d| format!("{}#{}", Timestamp::at(d), t.id));
@@ -200,6 +210,39 @@ pub(crate) fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, O
     ]
 }
 
+/// What a deletion or a restore rewrites: every index key, and the TTL attribute.
+const DELETION_KEYS: &[&str] = &[
+    BY_CLIENT.partition_key,
+    BY_ASSIGNEE.partition_key,
+    BY_STATUS.partition_key,
+    BY_PRIORITY.partition_key,
+    BY_CATEGORY.partition_key,
+    BY_MONTH.partition_key,
+    BY_FIRST_RESPONSE_DUE.partition_key,
+    BY_ESCALATION.partition_key,
+    DUE_KEY,
+    EXPIRES_ATTRIBUTE,
+];
+
+/// The partition of a customer's deleted tickets in `byClient`: out of their lists, still
+/// found by the erasure of the customer (docs/data-lifecycle.md).
+pub(crate) fn deleted_client_key(client: &str) -> String {
+    format!("DELETED#CLIENT#{client}")
+}
+
+/// A deleted ticket's index keys: only its customer's deleted partition (and the sort key
+/// there); every list index leaves it.
+fn deleted_index_keys(t: &Ticket) -> Vec<(&'static str, Option<String>)> {
+    let mut keys: Vec<(&'static str, Option<String>)> = DELETION_KEYS
+        .iter()
+        .filter(|k| **k != EXPIRES_ATTRIBUTE)
+        .map(|k| (*k, None))
+        .collect();
+    keys[0].1 = Some(deleted_client_key(t.client.as_str()));
+    keys.push((CREATED_KEY, Some(format!("{}#{}", t.created_at, t.id))));
+    keys
+}
+
 /// The index key attributes computed from a ticket field.
 pub(crate) fn derived_keys(field: Field) -> &'static [&'static str] {
     const AWAITING_KEYS: &[&str] = &[
@@ -232,6 +275,9 @@ pub(crate) fn derived_keys(field: Field) -> &'static [&'static str] {
         | Field::SlaPausedSince
         | Field::ChangedBy
         | Field::Satisfaction => &[],
+        // A deleted ticket leaves every list index and takes the TTL of its purge; a restored
+        // one comes back to them.
+        Field::Deletion => DELETION_KEYS,
     }
 }
 
@@ -252,6 +298,14 @@ pub(crate) fn ticket_item(t: &Ticket, policy: &SlaPolicy) -> Result<Item, ApiErr
         if let Some(v) = value {
             item.insert(name.into(), s(v));
         }
+    }
+    // DynamoDB's TTL removes a deleted ticket's item when its purge is due; the stream's
+    // record of that removal purges the rest (service::purge).
+    if let Some(at) = t.deletion.as_ref().and_then(|d| d.purge_after.time()) {
+        item.insert(
+            EXPIRES_ATTRIBUTE.into(),
+            AttributeValue::N(at.timestamp().to_string()),
+        );
     }
     Ok(item)
 }

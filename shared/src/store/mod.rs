@@ -14,8 +14,9 @@
 //!   `METRICS#<yyyy-mm>#<n>` / `H#…` (hours) and `D#…` (days), `METRICS#MONTHS#<n>` /
 //!   `<dimension>#<yyyy-mm>#<group>`;
 //! - the first month with a ticket: `META` / `FIRST_MONTH`;
-//! - idempotency records: `IDEMPOTENCY#<digest of caller, operation, key>` / `IDEMPOTENCY`,
-//!   expired by DynamoDB's TTL on `expiresAt`;
+//! - idempotency records: `IDEMPOTENCY#<sub>` / `IDEMPOTENCY#<digest of caller, operation,
+//!   key>`, expired by DynamoDB's TTL on `expiresAt` (one partition per caller: an erasure
+//!   finds them);
 //! - write quotas: `QUOTA#<sub>` / `<yyyy-mm-ddThh:mm>` (`writes` that minute), expired by TTL.
 //!
 //! List indexes, sorted by `createdKey` = `<createdAt>#<id>`, read newest first:
@@ -32,6 +33,7 @@ mod import;
 mod keys;
 mod lists;
 mod metrics;
+mod purge;
 mod quota;
 mod schema;
 mod threads;
@@ -43,6 +45,7 @@ pub use events::{written, Written};
 pub use import::Rekeyed;
 pub use keys::*;
 pub use lists::{plan_list, ListPlan, Partitions, Scope, QUERY_BUDGET};
+pub use purge::{ErasureRecord, Removed};
 pub use schema::{create_table, schema};
 pub use threads::{
     ThreadPage, ThreadQuery, TicketRecord, PAGE_BYTES, THREAD_PAGE_DEFAULT, THREAD_PAGE_MAX,

@@ -129,6 +129,12 @@ impl<'a> TicketWrite<'a> {
         values.insert(":one".into(), n(1));
         values.insert(":expst".into(), s(self.expect.status.as_str()));
         let mut condition = "attribute_exists(#pk) AND #st = :expst".to_owned();
+        // A ticket deleted since it was read takes no other change (the writer reads again
+        // and finds it gone).
+        if !change.fields.contains(&Field::Deletion) {
+            names.insert("#del".into(), Field::Deletion.attribute().into());
+            condition.push_str(" AND attribute_not_exists(#del)");
+        }
         if let Some(v) = self.expect.version {
             values.insert(":expv".into(), n(v as i64));
             condition.push_str(" AND #v = :expv");
@@ -219,8 +225,8 @@ impl Store {
         now: i64,
     ) -> Result<TransactWriteItem, ApiError> {
         let mut item = to_item(recorded)?;
-        item.insert(PK.into(), s(idempotency_pk(&idem.key_hash)));
-        item.insert(SK.into(), s(IDEMPOTENCY_SK));
+        item.insert(PK.into(), s(idempotency_pk(&idem.owner)));
+        item.insert(SK.into(), s(idempotency_sk(&idem.key_hash)));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -245,8 +251,8 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(PK, s(idempotency_pk(&idem.key_hash)))
-            .key(SK, s(IDEMPOTENCY_SK))
+            .key(PK, s(idempotency_pk(&idem.owner)))
+            .key(SK, s(idempotency_sk(&idem.key_hash)))
             .consistent_read(true)
             .send()
             .await

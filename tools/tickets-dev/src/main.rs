@@ -13,6 +13,10 @@
 //! - `tickets-dev seed-threads <ticket-id> <count> <characters>`: `count` public threads of
 //!   that many characters each (the worst case for answer sizes: quotes and 4-byte emoji)
 //!   added straight to a ticket, with its thread counts;
+//! - `tickets-dev seed-customer <client> <count>`: `count` tickets of `client`, each with
+//!   its opening thread, an agent's reply and one uploaded attachment record, written straight
+//!   into `$TABLE_NAME`; prints the attachments' object keys, one a line (the caller puts the
+//!   bytes), for the tests of erasure;
 //! - `tickets-dev rekey`: every ticket of `$TABLE_NAME` given the index keys the current key
 //!   design derives (after a deploy that changed it, such as the index write shards); also
 //!   against AWS, with its credentials and no `AWS_ENDPOINT_URL`.
@@ -34,6 +38,7 @@ async fn main() -> ExitCode {
         Some("presign") => presign(&args[1..]).await,
         Some("seed-tickets") => seed_tickets(&args[1..]).await,
         Some("seed-threads") => seed_threads(&args[1..]).await,
+        Some("seed-customer") => seed_customer(&args[1..]).await,
         Some("rekey") => rekey().await,
         Some("schema") => {
             println!("{:#}", store::schema());
@@ -42,7 +47,7 @@ async fn main() -> ExitCode {
         _ => Err(
             "usage: tickets-dev create-table | create-bucket | token <sub> [customer|agent|admin] \
              [ttl-seconds] | schema | presign ... | seed-tickets <client> <count> | \
-             seed-threads <ticket-id> <count> <characters> | rekey"
+             seed-threads <ticket-id> <count> <characters> | seed-customer <client> <count> | rekey"
                 .into(),
         ),
     };
@@ -238,10 +243,64 @@ async fn seed_tickets(args: &[String]) -> Result<(), String> {
         .collect();
     store()
         .await?
-        .import(&tickets, &[])
+        .import(&tickets, &[], &[])
         .await
         .map_err(|e| format!("{e:?}"))?;
     println!("{}", tickets.len());
+    Ok(())
+}
+
+async fn seed_customer(args: &[String]) -> Result<(), String> {
+    use support_tickets::domain::{
+        Attachment, AttachmentStatus, Category, NewAttachment, NewTicket, Priority, Thread,
+        ThreadType, Ticket, Timestamp, UserId,
+    };
+    let [client, n] = args else {
+        return Err("seed-customer <client> <count>".into());
+    };
+    let client = UserId::parse(client).map_err(|e| format!("client {e}"))?;
+    let agent = UserId::parse("seed-agent").map_err(|e| format!("agent {e}"))?;
+    let now = chrono::Utc::now();
+    let (mut tickets, mut threads, mut files) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..count(n)? {
+        let at = Timestamp::at(now - chrono::Duration::milliseconds(10 * i as i64));
+        let later = Timestamp::at(now - chrono::Duration::milliseconds(10 * i as i64 - 5));
+        let input = NewTicket {
+            title: format!("Seeded ticket {i}"),
+            description: format!("Personal details of {client}, ticket {i}"),
+            priority: Priority::Low,
+            category: Category::Account,
+            tags: vec![],
+            client: None,
+            attachments: vec![],
+        };
+        let mut ticket = Ticket::open(input.clone(), client.clone(), &at);
+        let first = Thread::new(&client, input.description, ThreadType::User, false, &at);
+        let reply = Thread::new(&agent, "Looking".into(), ThreadType::Agent, false, &later);
+        let decl = NewAttachment {
+            filename: "passport.pdf".into(),
+            size: 9,
+            content_type: "application/pdf".into(),
+        };
+        let mut file = Attachment::new(&ticket.id, &first, decl);
+        file.status = AttachmentStatus::Uploaded;
+        ticket.thread_count = 2;
+        ticket.public_thread_count = 2;
+        ticket.version = 2;
+        ticket.attachment_bytes = file.size;
+        threads.push((ticket.id.clone(), first));
+        threads.push((ticket.id.clone(), reply));
+        files.push(file);
+        tickets.push(ticket);
+    }
+    store()
+        .await?
+        .import(&tickets, &threads, &files)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    for f in &files {
+        println!("{}", f.key());
+    }
     Ok(())
 }
 
@@ -293,7 +352,7 @@ async fn seed_threads(args: &[String]) -> Result<(), String> {
     ticket.public_thread_count += n as u32;
     ticket.version += n as u64;
     store
-        .import(&[ticket], &threads)
+        .import(&[ticket], &threads, &[])
         .await
         .map_err(|e| format!("{e:?}"))?;
     println!("{n}");

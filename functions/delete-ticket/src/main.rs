@@ -1,0 +1,11 @@
+//! Lambda entry point: logging, settings and SDK clients once at cold start, then serve.
+
+use lambda_http::{run, service_fn, Error};
+use support_tickets::http::Api;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    support_tickets::logging::init();
+    let api = Api::from_env().await?;
+    run(service_fn(|req| delete_ticket::handle(&api, req))).await
+}
