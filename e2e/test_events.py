@@ -24,7 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ALL_TYPES = ["ticket.created", "thread.added", "ticket.status_changed", "ticket.assigned",
              "ticket.unassigned", "ticket.priority_changed", "ticket.updated",
-             "attachment.uploaded", "attachment.rejected", "ticket.rated"]
+             "attachment.uploaded", "attachment.rejected", "ticket.rated", "ticket.deleted",
+             "ticket.restored", "ticket.purged", "customer.erased"]
+# Deletion and erasure (docs/data-lifecycle.md): test_a_tickets_lifecycle_and_an_erasure_are_announced.
+LIFECYCLE = {"ticket.deleted", "ticket.restored", "ticket.purged", "customer.erased"}
 DELIVERY_SECONDS = 45
 
 
@@ -93,7 +96,7 @@ class Receiver:
     def events(self, path, ticket_id=None):
         with self.lock:
             return [e for e in self.delivered[path]
-                    if ticket_id is None or e["ticketId"] == ticket_id]
+                    if ticket_id is None or e.get("ticketId") == ticket_id]
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +223,7 @@ def test_every_event_type_once_signed_in_version_order_after_retries(
     events = receiver.events("/all", tid)
     ids = [e["id"] for e in events]
     assert len(ids) == len(set(ids)), "one successful delivery per event id"
-    assert set(types("/all")) == set(ALL_TYPES)
+    assert set(types("/all")) == set(ALL_TYPES) - LIFECYCLE
     assert {k: types("/all")[k] for k in wanted} == wanted, types("/all")
     # first thread, two system threads of the update, the note, the reply, one system thread
     # per status change, one for the unassignment and the rating's (internal); never the
@@ -377,3 +380,42 @@ def test_only_admins_manage_webhooks(api_url, admin, receiver):
     admin.made.remove(hook["_id"])
     gone = admin.call("GET", f"/{hook['_id']}")
     assert (gone.status_code, gone.body["code"]) == (404, "WEBHOOK_NOT_FOUND")
+
+
+def test_a_tickets_lifecycle_and_an_erasure_are_announced(api_url, admin, receiver, alice):
+    """Deleted, restored, deleted again past its grace and purged by TTL; then its customer
+    erased: each announced once, as the schemas say."""
+    admin.subscribe(receiver, "/lifecycle", events=sorted(LIFECYCLE))
+    ops = Client(api_url, "ops-lifecycle")
+    ops.token = token("ops-lifecycle", **{"cognito:groups": ["admins"]})
+    past = Client(api_url, "ops-lifecycle")
+    past.token = token("ops-lifecycle", **{"cognito:groups": ["admins"],
+                                           "local:now": "2026-01-01T00:00:00.000Z"})
+    tid = alice.create()["_id"]
+    assert ops.call("DELETE", f"/{tid}").status_code == 200
+    assert ops.call("POST", f"/{tid}/restore").status_code == 200
+    res = past.call("DELETE", f"/{tid}")
+    assert res.status_code == 200 and res.body["data"]["purgeAfter"] == "2026-01-08T00:00:00.000Z"
+    requests.post(os.environ["FAULT_PROXY_URL"] + "/__ttl", timeout=60).raise_for_status()
+    kinds = ["ticket.deleted", "ticket.restored", "ticket.deleted", "ticket.purged"]
+    got = wait_for(lambda: receiver.events("/lifecycle", tid), lambda e: len(e) >= 4)
+    time.sleep(1)
+    got = receiver.events("/lifecycle", tid)
+    assert [e["type"] for e in got] == kinds
+    assert [e["actor"] for e in got] == ["ops-lifecycle"] * 3 + ["system"]
+    assert got[0]["ticketVersion"] == 2 and got[-1]["ticketVersion"] == 4
+    assert got[-1]["data"] == {"reason": "deleted"}
+    for e in got:
+        schema(e["type"]).validate(e)
+    erasures = api_url.rstrip("/") + "/v2/erasures"
+    res = requests.post(erasures, json={"client": alice.sub}, timeout=30,
+                        headers={"Authorization": f"Bearer {ops.token}"})
+    assert res.status_code == 202, res.text
+    job = res.json()["data"]["_id"]
+    [erased] = wait_for(lambda: [e for e in receiver.events("/lifecycle")
+                                 if e["type"] == "customer.erased"
+                                 and e["data"]["erasure"] == job], lambda e: len(e) == 1)
+    schema("customer.erased").validate(erased)
+    assert erased["data"]["client"] == alice.sub and erased["actor"] == "ops-lifecycle"
+    # Alice's purged ticket was found no more; her quota and idempotency records were.
+    assert erased["data"]["removed"]["tickets"] == 0 and erased["data"]["removed"]["records"] >= 1

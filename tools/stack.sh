@@ -203,7 +203,8 @@ warm_api() {
       "PATCH /v2/support-tickets/$id" "POST /v2/support-tickets/$id/threads" \
       "GET /v2/support-tickets/$id/threads" \
       "POST /v2/support-tickets/$id/attachments/$id/upload" \
-      "PATCH /v2/support-tickets/$id/status"; do
+      "PATCH /v2/support-tickets/$id/status" "DELETE /v2/support-tickets/$id" \
+      "POST /v2/erasures"; do
     pids=()
     for i in $(seq 1 "$n"); do
       curl -s -o /dev/null --max-time 60 -X "${route%% *}" "$url${route#* }" &

@@ -11,12 +11,12 @@ pub async fn handle(app: &App, event: StreamEvent) -> DynamoDbEventResponse {
     let mut purged = 0;
     for (id, sequence) in event.records.iter().filter_map(removed_ticket) {
         match purge_ticket(app, &id).await {
-            Ok(removed) => {
+            (removed, Ok(())) => {
                 purged += 1;
                 tracing::info!(ticket = %id, items = removed.items, files = removed.files, "ticket purged");
             }
-            Err(e) => {
-                tracing::error!(ticket = %id, error = %e, "ticket not purged");
+            (removed, Err(e)) => {
+                tracing::error!(ticket = %id, error = %e, items = removed.items, files = removed.files, "ticket not purged (all of it): delivered again");
                 return stream_failure(Some(&sequence));
             }
         }

@@ -88,17 +88,20 @@ pub async fn restore_ticket(app: &App, caller: &Caller, id: &TicketId) -> Result
 
 /// Purges a ticket: the objects under its prefix, then every item of its partition (the
 /// ticket item last). Run again after a failure, it removes what is left; on a purged ticket
-/// it removes nothing.
-pub async fn purge_ticket(app: &App, id: &TicketId) -> Result<Removed, ApiError> {
-    let files = app
-        .files()?
-        .delete_prefix(&format!("tickets/{id}/"))
-        .await?;
-    let items = app.store.purge_ticket_items(id).await?;
-    Ok(Removed {
-        tickets: u64::from(items > 0),
-        items,
-        files,
-        records: 0,
-    })
+/// it removes nothing. What went, also when it failed part-way.
+pub async fn purge_ticket(app: &App, id: &TicketId) -> (Removed, Result<(), ApiError>) {
+    let mut removed = Removed::default();
+    let files = match app.files() {
+        Ok(files) => files.delete_prefix(&format!("tickets/{id}/")).await,
+        Err(e) => Err(e),
+    };
+    let result = match files {
+        Ok(n) => {
+            removed.files = n;
+            app.store.purge_ticket_items(id, &mut removed.items).await
+        }
+        Err(e) => Err(e),
+    };
+    removed.tickets = u64::from(result.is_ok() && removed.items > 0);
+    (removed, result)
 }

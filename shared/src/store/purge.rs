@@ -96,11 +96,10 @@ impl Store {
     }
 
     /// Deletes items by key, 25 to a BatchWriteItem, sending again what DynamoDB left
-    /// unprocessed; how many keys were deleted (a missing item's delete counts too: it is
-    /// gone either way).
+    /// unprocessed; adds to `deleted` as each batch goes (a missing item's delete counts too:
+    /// it is gone either way).
     #[tracing::instrument(skip_all, fields(keys = keys.len()))]
-    async fn delete_keys(&self, keys: Vec<Item>) -> Result<u64, ApiError> {
-        let total = keys.len() as u64;
+    async fn delete_keys(&self, keys: Vec<Item>, deleted: &mut u64) -> Result<(), ApiError> {
         for chunk in keys.chunks(BATCH_WRITE_MAX) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()
@@ -136,22 +135,27 @@ impl Store {
             if !pending.is_empty() {
                 return Err(ApiError::Throttled);
             }
+            *deleted += chunk.len() as u64;
         }
-        Ok(total)
+        Ok(())
     }
 
     /// Deletes a ticket's partition: its threads and attachment records, then the ticket
     /// item last, so a purge that stops part-way leaves the ticket to be found (and purged
-    /// again) by whatever started it. How many items went.
+    /// again) by whatever started it. Adds the items that went to `deleted`, also when it
+    /// fails part-way.
     #[tracing::instrument(skip_all, fields(ticket = %id))]
-    pub async fn purge_ticket_items(&self, id: &TicketId) -> Result<u64, ApiError> {
+    pub async fn purge_ticket_items(
+        &self,
+        id: &TicketId,
+        deleted: &mut u64,
+    ) -> Result<(), ApiError> {
         let keys = self.partition_keys(&ticket_pk(id)).await?;
         let (ticket, rest): (Vec<Item>, Vec<Item>) = keys
             .into_iter()
             .partition(|k| key_string(k, SK) == TICKET_SK);
-        let mut deleted = self.delete_keys(rest).await?;
-        deleted += self.delete_keys(ticket).await?;
-        Ok(deleted)
+        self.delete_keys(rest, deleted).await?;
+        self.delete_keys(ticket, deleted).await
     }
 
     /// Up to `limit` of a customer's tickets, live and deleted ones (`byClient`: their lists'
@@ -197,7 +201,9 @@ impl Store {
     pub async fn purge_caller_records(&self, sub: &str) -> Result<u64, ApiError> {
         let mut keys = self.partition_keys(&quota_pk(sub)).await?;
         keys.extend(self.partition_keys(&idempotency_pk(sub)).await?);
-        self.delete_keys(keys).await
+        let mut deleted = 0;
+        self.delete_keys(keys, &mut deleted).await?;
+        Ok(deleted)
     }
 
     /// Deletes a customer's counter once every one of its counts is back to zero (the

@@ -1,0 +1,319 @@
+"""Deletion, restore, purge and erasure end to end (docs/data-lifecycle.md): through the API,
+the table's stream (counts, the purge after DynamoDB's TTL), the erasure queue, and a
+test-only scan of the table and listing of the bucket that find what is left.
+
+DynamoDB's TTL runs locally when asked (`POST /__ttl` to the proxy, tools/localstream.py);
+a deletion's grace period is crossed with an admin token whose local clock (`local:now`) is
+days back.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+from conftest import (STATUSES, Client, counts_of, settle, settled_global_counts,
+                      settled_own_counts, token, unique)
+from test_api import assert_error
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+A_TICKETS, B_TICKETS = 250, 20
+ERASURE_SECONDS = 240
+
+
+def proxy():
+    url = os.environ.get("FAULT_PROXY_URL")
+    assert url, "FAULT_PROXY_URL is not set: run the end-to-end tests through `make test`"
+    return url
+
+
+def dynamodb():
+    return boto3.client("dynamodb", endpoint_url=proxy(), region_name="us-east-1")
+
+
+def s3():
+    return boto3.client("s3", endpoint_url=proxy(), region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+def admin(api_url, now=None):
+    c = Client(api_url, unique("ops"))
+    claims = {"cognito:groups": ["admins"]}
+    if now:
+        claims["local:now"] = now
+    c.token = token(c.sub, **claims)
+    return c
+
+
+def run_ttl():
+    requests.post(proxy() + "/__ttl", timeout=120).raise_for_status()
+
+
+def partition(ticket_id):
+    """Every item of a ticket's partition (the table, not the API)."""
+    items, start = [], None
+    while True:
+        page = dynamodb().query(
+            TableName=os.environ["TABLE_NAME"], ConsistentRead=True,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"TICKET#{ticket_id}"}},
+            **({"ExclusiveStartKey": start} if start else {}))
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def objects(prefix="tickets/"):
+    keys, token_ = [], None
+    bucket = os.environ["BUCKET_NAME"]
+    while True:
+        page = s3().list_objects_v2(Bucket=bucket, Prefix=prefix,
+                                    **({"ContinuationToken": token_} if token_ else {}))
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        token_ = page.get("NextContinuationToken")
+        if not token_:
+            return keys
+
+
+def scan():
+    """Every item of the table, as JSON text (test only: the service never scans)."""
+    items, start = [], None
+    while True:
+        page = dynamodb().scan(TableName=os.environ["TABLE_NAME"],
+                               **({"ExclusiveStartKey": start} if start else {}))
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return {(i["PK"]["S"], i["SK"]["S"]): json.dumps(i, sort_keys=True) for i in items}
+
+
+def without_urls(value):
+    """A ticket answer without its presigned URLs (they are signed anew each time)."""
+    if isinstance(value, dict):
+        return {k: without_urls(v) for k, v in value.items() if "url" not in k.lower()}
+    if isinstance(value, list):
+        return [without_urls(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- delete and restore
+
+
+def test_only_admins_delete_and_restore(api_url, alice, bob, agent):
+    tid = alice.create()["_id"]
+    for path, method in ((f"/{tid}", "DELETE"), (f"/{tid}/restore", "POST")):
+        assert_error(alice.call(method, path), 403, "FORBIDDEN")
+        assert_error(agent.call(method, path), 403, "FORBIDDEN")
+        # Someone else's ticket is not there at all, as everywhere.
+        assert_error(bob.call(method, path), 404, "SUPPORT_TICKET_NOT_FOUND")
+        assert_error(admin(api_url).call(method, "/not-a-ticket" + path[len(tid) + 1:]),
+                     404, "SUPPORT_TICKET_NOT_FOUND")
+    assert alice.call("GET", f"/{tid}").status_code == 200, "nothing was deleted"
+    ops = admin(api_url)
+    res = ops.call("DELETE", f"/{tid}")
+    assert res.status_code == 200
+    d = res.body["data"]
+    assert d["_id"] == tid and d["deletedBy"] == ops.sub and d["version"] == 2
+    # DELETE_GRACE_DAYS is 7 by default.
+    deleted = time.strptime(d["deletedAt"][:19], "%Y-%m-%dT%H:%M:%S")
+    purge = time.strptime(d["purgeAfter"][:19], "%Y-%m-%dT%H:%M:%S")
+    assert time.mktime(purge) - time.mktime(deleted) == 7 * 86400
+    assert_error(ops.call("DELETE", f"/{tid}"), 404, "SUPPORT_TICKET_NOT_FOUND")
+
+
+def test_a_deleted_ticket_is_gone_everywhere_until_restored_intact(api_url, alice, agent):
+    t = alice.create(priority="urgent", category="billing",
+                     attachments=[{"filename": "invoice.pdf", "size": 5,
+                                   "type": "application/pdf"}])
+    tid, upload = t["_id"], t["attachments"][0]["upload"]
+    assert requests.put(upload["url"], data=b"%PDF-", headers=upload["headers"],
+                        timeout=30).status_code == 200
+    assert agent.call("PATCH", f"/{tid}", {"assignedTo": agent.sub}).status_code == 200
+    assert agent.reply(tid, "a note", internal=True).status_code == 201
+    assert agent.reply(tid, "We are on it").status_code == 201
+    seen, _ = settle(lambda: agent.call("GET", f"/{tid}").body["data"],
+                     lambda d: d["attachments"][0]["status"] == "uploaded")
+    before = {"agent": seen, "alice": alice.call("GET", f"/{tid}").body["data"],
+              "threads": agent.call("GET", f"/{tid}/threads").body["data"]}
+    assert settled_own_counts(alice)["counts"]["open"] == 1
+    counted = settled_global_counts(agent)
+
+    ops = admin(api_url)
+    assert ops.call("DELETE", f"/{tid}").status_code == 200
+    for who in (alice, agent):
+        for method, path, body in (
+                ("GET", f"/{tid}", None), ("GET", f"/{tid}/threads", None),
+                ("POST", f"/{tid}/threads", {"message": "still there?"}),
+                ("PATCH", f"/{tid}/status", {"status": "pending"})):
+            assert_error(who.call(method, path, body), 404, "SUPPORT_TICKET_NOT_FOUND")
+    # Agents may never rate (403 before anything is read); the customer finds nothing.
+    assert_error(alice.call("POST", f"/{tid}/satisfaction", {"rating": "good"}), 404,
+                 "SUPPORT_TICKET_NOT_FOUND")
+    assert_error(agent.call("PATCH", f"/{tid}", {"priority": "low"}), 404,
+                 "SUPPORT_TICKET_NOT_FOUND")
+    aid = seen["attachments"][0]["_id"]
+    assert_error(alice.call("POST", f"/{tid}/attachments/{aid}/upload"), 404,
+                 "SUPPORT_TICKET_NOT_FOUND")
+    # Out of every list at once: the customer's, and the agents' by every filter it was in.
+    lists = [(alice, {}), (agent, {}), (agent, {"client": alice.sub}),
+             (agent, {"assignedTo": agent.sub}), (agent, {"status": "open", "priority": "urgent"}),
+             (agent, {"category": "billing"})]
+    for who, params in lists:
+        ids = [x["_id"] for x in who.call("GET", params=params).body["data"]]
+        assert tid not in ids, params
+    assert alice.walk() == []
+    # Out of the counts (the stream's consumer takes it out of them).
+    assert settled_own_counts(alice)["counts"] == {s: 0 for s in STATUSES}
+    less = settled_global_counts(agent)
+    assert less == {**counted, "open": counted["open"] - 1}
+
+    res = ops.call("POST", f"/{tid}/restore")
+    assert res.status_code == 200
+    assert res.body["data"]["_id"] == tid
+    assert res.body["data"]["version"] == before["agent"]["version"] + 2
+    after = {"agent": agent.call("GET", f"/{tid}").body["data"],
+             "alice": alice.call("GET", f"/{tid}").body["data"],
+             "threads": agent.call("GET", f"/{tid}/threads").body["data"]}
+    for view in ("agent", "alice"):
+        was, now = without_urls(before[view]), without_urls(after[view])
+        assert now["version"] == was["version"] + 2
+        for moved in ("version", "updatedAt", "sla"):
+            was.pop(moved), now.pop(moved)
+        assert now == was, view
+    assert without_urls(after["threads"]) == without_urls(before["threads"])
+    # Its file is still there to download.
+    url = after["agent"]["attachments"][0]["url"]
+    assert requests.get(url, timeout=30).content == b"%PDF-"
+    assert tid in [x["_id"] for x in agent.call("GET", params={"assignedTo": agent.sub}).body["data"]]
+    assert settled_own_counts(alice)["counts"]["open"] == 1
+    assert settled_global_counts(agent) == counted
+    # A restored ticket takes changes again; restoring it again changes nothing.
+    assert agent.status(tid, "in_progress").status_code == 200
+    res = ops.call("POST", f"/{tid}/restore")
+    assert res.status_code == 200 and res.body["data"]["status"] == "in_progress"
+
+
+def test_a_deleted_ticket_is_purged_when_its_grace_ends(api_url, alice):
+    t = alice.create(attachments=[{"filename": "a.txt", "size": 2, "type": "text/plain"}])
+    tid, upload = t["_id"], t["attachments"][0]["upload"]
+    assert requests.put(upload["url"], data=b"hi", headers=upload["headers"],
+                        timeout=30).status_code == 200
+    settle(lambda: objects(f"tickets/{tid}/"), lambda keys: len(keys) == 1)
+    assert alice.reply(tid, "hello?").status_code == 201
+    # Deleted eight days ago (an admin's local clock): the grace ended yesterday.
+    past = admin(api_url, now=time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                                            time.gmtime(time.time() - 8 * 86400)))
+    assert past.call("DELETE", f"/{tid}").status_code == 200
+    # Due: no longer restorable, even before TTL has removed anything.
+    assert_error(admin(api_url).call("POST", f"/{tid}/restore"), 404, "SUPPORT_TICKET_NOT_FOUND")
+    assert len(partition(tid)) >= 3
+    run_ttl()
+    left, took = settle(lambda: (partition(tid), objects(f"tickets/{tid}/")),
+                        lambda left: left == ([], []), seconds=60)
+    assert left == ([], []), f"not purged in {took:.0f} s: {left}"
+    assert_error(admin(api_url).call("POST", f"/{tid}/restore"), 404, "SUPPORT_TICKET_NOT_FOUND")
+
+
+# ---------------------------------------------------------------- erasure
+
+
+def seed_customer(sub, n):
+    out = subprocess.run([str(ROOT / "target" / "debug" / "tickets-dev"), "seed-customer", sub,
+                          str(n)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    keys = out.stdout.split()
+    client = s3()
+    for key in keys:
+        client.put_object(Bucket=os.environ["BUCKET_NAME"], Key=key, Body=b"passport!",
+                          ContentType="application/pdf")
+    return keys
+
+
+def erasures(ops, method="POST", path="", body=None):
+    res = requests.request(method, ops.base.replace("/support-tickets", "/erasures") + path,
+                           json=body, headers={"Authorization": f"Bearer {ops.token}"},
+                           timeout=30)
+    res.body = res.json()
+    return res
+
+
+def erase(ops, sub):
+    res = erasures(ops, body={"client": sub})
+    assert res.status_code == 202, res.body
+    job = res.body["data"]
+    assert res.headers["Location"] == f"/v2/erasures/{job['_id']}"
+    assert job["state"] == "running" and sub not in json.dumps(job)
+    done, took = settle(lambda: erasures(ops, "GET", f"/{job['_id']}").body["data"],
+                        lambda j: j["state"] == "done", seconds=ERASURE_SECONDS)
+    assert done["state"] == "done", f"not done in {took:.0f} s: {done}"
+    return done
+
+
+def test_erasing_a_customer_removes_everything_of_theirs_and_nothing_else(api_url, faults):
+    a, b = unique("erase-a"), unique("erase-b")
+    a_keys, b_keys = seed_customer(a, A_TICKETS), seed_customer(b, B_TICKETS)
+    customer_a = Client(api_url, a)
+    # Their own records too: a quota and an idempotency record.
+    res = customer_a.call("POST", body={"title": "Mine", "description": "My address is ...",
+                                        "priority": "low", "category": "account"},
+                          headers={"Idempotency-Key": "erase-me"})
+    assert res.status_code == 201
+    customer_b = Client(api_url, b)
+    assert settled_own_counts(customer_a)["counts"]["open"] == A_TICKETS + 1
+    assert settled_own_counts(customer_b)["counts"]["open"] == B_TICKETS
+    b_tickets = {k.split("/")[1] for k in b_keys}
+    b_items = {tid: partition(tid) for tid in b_tickets}
+    ops = admin(api_url)
+
+    # A step fails part-way, past the SDK's retries: the queue hands it over again, and the
+    # job goes on from what is left.
+    faults(fail={"BatchWriteItem": {"error": "InternalServerError", "times": 3, "after": 25,
+                                    "function": "erase-customers"}})
+    receipt = erase(ops, a)
+    left = requests.get(proxy() + "/__faults", timeout=5).json()
+    assert left["fail"]["BatchWriteItem"]["times"] == 0, "the fault was met"
+    faults()
+    assert receipt["removed"] == {"tickets": A_TICKETS + 1, "items": 4 * A_TICKETS + 2,
+                                  "files": A_TICKETS, "records": 2}, receipt
+    assert a not in json.dumps(receipt) and len(receipt["clientDigest"]) == 64
+
+    everything = scan()
+    assert not [k for k, item in everything.items() if a in item], "something of theirs is left"
+    a_tickets = {k.split("/")[1] for k in a_keys}
+    assert not [k for k in objects() if k.split("/")[1] in a_tickets]
+    assert {tid: partition(tid) for tid in b_tickets} == b_items
+    assert set(b_keys) <= set(objects())
+    assert counts_of(customer_a)["counts"] == {s: 0 for s in STATUSES}
+    assert customer_a.walk() == []
+    assert settled_own_counts(customer_b)["counts"]["open"] == B_TICKETS
+
+    # Again: nothing to find, nothing changed.
+    again = erase(ops, a)
+    assert again["removed"] == {"tickets": 0, "items": 0, "files": 0, "records": 0}
+    assert {k: v for k, v in scan().items() if not k[0].startswith("ERASURE#")} == \
+        {k: v for k, v in everything.items() if not k[0].startswith("ERASURE#")}
+
+
+def test_erasures_are_for_admins_and_named_customers(api_url, alice, agent):
+    ops = admin(api_url)
+    for who in (alice, agent):
+        res = erasures(who, body={"client": alice.sub})
+        assert res.status_code == 403 and res.body["code"] == "FORBIDDEN"
+        res = erasures(who, "GET", "/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        assert res.status_code == 403
+    for body, field in (({}, "client"), ({"client": ""}, "client"), ({"client": 7}, "client"),
+                        ({"client": alice.sub, "extra": 1}, "extra")):
+        res = erasures(ops, body=body)
+        assert res.status_code == 400 and res.body["code"] == "VALIDATION_ERROR", res.body
+        assert field in [d["field"] for d in res.body["details"]]
+    for missing in ("/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "/not-a-job"):
+        res = erasures(ops, "GET", missing)
+        assert res.status_code == 404 and res.body["code"] == "ERASURE_NOT_FOUND"
+    assert alice.call("GET").status_code == 200, "nothing was erased"
