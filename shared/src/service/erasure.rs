@@ -179,10 +179,12 @@ pub async fn erase_step(app: &App, out: &Outbound, body: &str) -> Result<(), Api
         }
         return Ok(());
     }
-    let mut removed = Removed::default();
     // No ticket left: the customer's own records, then their counter once the stream's
     // consumer has taken every purged ticket out of it.
-    removed.records = app.store.purge_caller_records(&client).await?;
+    let removed = Removed {
+        records: app.store.purge_caller_records(&client).await?,
+        ..Removed::default()
+    };
     let counter_gone = app.store.purge_client_counter(&client).await?
         || step.waits >= COUNTER_WAITS_MAX && app.store.remove_client_counter(&client).await?;
     if !counter_gone {
