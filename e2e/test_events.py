@@ -417,5 +417,15 @@ def test_a_tickets_lifecycle_and_an_erasure_are_announced(api_url, admin, receiv
                                  and e["data"]["erasure"] == job], lambda e: len(e) == 1)
     schema("customer.erased").validate(erased)
     assert erased["data"]["client"] == alice.sub and erased["actor"] == "ops-lifecycle"
-    # Alice's purged ticket was found no more; her quota and idempotency records were.
+    # Alice's purged ticket was found no more; her quota record was.
     assert erased["data"]["removed"]["tickets"] == 0 and erased["data"]["removed"]["records"] >= 1
+    # A ticket closed past the retention period (RETENTION_DAYS=30 locally) is purged too.
+    old = Client(api_url, unique("kept"))
+    closed = old.create()["_id"]
+    then = Client(api_url, "agent-retention", agent=True)
+    then.token = token("agent-retention", agent=True, **{"local:now": "2026-01-01T00:00:00.000Z"})
+    assert then.status(closed, "closed").status_code == 200
+    requests.post(os.environ["FAULT_PROXY_URL"] + "/__ttl", timeout=60).raise_for_status()
+    [purged] = wait_for(lambda: receiver.events("/lifecycle", closed), lambda e: len(e) == 1)
+    schema("ticket.purged").validate(purged)
+    assert purged["data"] == {"reason": "retention"} and purged["actor"] == "system"

@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -221,6 +222,32 @@ def test_a_deleted_ticket_is_purged_when_its_grace_ends(api_url, alice):
     assert_error(admin(api_url).call("POST", f"/{tid}/restore"), 404, "SUPPORT_TICKET_NOT_FOUND")
 
 
+def test_closed_tickets_are_purged_after_the_retention_period(api_url, alice, agent):
+    """The local stack keeps closed tickets RETENTION_DAYS=30 (tools/stack.sh); the template's
+    default keeps them for ever."""
+    kept = alice.create()["_id"]
+    assert agent.status(kept, "closed").status_code == 200
+    item = dynamodb().get_item(TableName=os.environ["TABLE_NAME"],
+                               Key={"PK": {"S": f"TICKET#{kept}"}, "SK": {"S": "TICKET"}})["Item"]
+    assert abs(int(item["expiresAt"]["N"]) - (time.time() + 30 * 86400)) < 120
+    old = alice.create(attachments=[{"filename": "a.txt", "size": 2, "type": "text/plain"}])
+    tid, upload = old["_id"], old["attachments"][0]["upload"]
+    assert requests.put(upload["url"], data=b"hi", headers=upload["headers"],
+                        timeout=30).status_code == 200
+    settle(lambda: objects(f"tickets/{tid}/"), lambda keys: len(keys) == 1)
+    # Closed 31 days ago (an agent's local clock): past its retention.
+    then = Client(api_url, agent.sub, agent=True)
+    then.token = token(agent.sub, agent=True, **{"local:now": time.strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 31 * 86400))})
+    assert then.status(tid, "closed").status_code == 200
+    run_ttl()
+    left, took = settle(lambda: (partition(tid), objects(f"tickets/{tid}/")),
+                        lambda left: left == ([], []), seconds=60)
+    assert left == ([], []), f"not purged in {took:.0f} s: {left}"
+    assert len(partition(kept)) == 3, "the one closed today is kept"
+    assert settled_own_counts(alice)["counts"]["closed"] == 1
+
+
 # ---------------------------------------------------------------- erasure
 
 
@@ -230,9 +257,13 @@ def seed_customer(sub, n):
     assert out.returncode == 0, out.stderr
     keys = out.stdout.split()
     client = s3()
-    for key in keys:
+
+    def put(key):
         client.put_object(Bucket=os.environ["BUCKET_NAME"], Key=key, Body=b"passport!",
                           ContentType="application/pdf")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(put, keys))
     return keys
 
 

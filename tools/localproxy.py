@@ -56,6 +56,7 @@ import datetime
 import http.client
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -121,6 +122,30 @@ def s3_event(bucket, key, size, etag):
                        "eTag": etag.strip('"'), "sequencer": f"{time.time_ns():X}"},
         },
     }]}
+
+
+# S3 hands notifications to Lambda's asynchronous queue, which runs them as the function's
+# concurrency allows; a burst of uploads (hundreds of seeded files) must not become as many
+# simultaneous invocations, which `cargo lambda watch` has been seen to stall under (every
+# function's requests waited then). So they go through a queue and a few deliverers.
+NOTIFICATIONS = queue.Queue()
+NOTIFIERS = 4
+_notifiers = []
+
+
+def notify_later(functions_url, event):
+    with LOCK:
+        while len(_notifiers) < NOTIFIERS:
+            t = threading.Thread(target=_deliver_notifications, daemon=True)
+            t.start()
+            _notifiers.append(t)
+    NOTIFICATIONS.put((functions_url, event))
+
+
+def _deliver_notifications():
+    while True:
+        functions_url, event = NOTIFICATIONS.get()
+        notify(functions_url, event)
 
 
 def notify(functions_url, event):
@@ -408,7 +433,7 @@ class Proxy(BaseHTTPRequestHandler):
         if created and self.functions:
             size = int(self.headers.get("content-length") or 0)
             event = s3_event(created[0], created[1], size, res.getheader("etag") or "")
-            threading.Thread(target=notify, args=(self.functions, event), daemon=True).start()
+            notify_later(self.functions, event)
 
     def _fail(self, error_type, reason="TransactionConflict"):
         status = 500 if error_type == "InternalServerError" else 400

@@ -224,8 +224,10 @@ local_events_env() {
   export WEBHOOK_DEAD_LETTER_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-WebhookDeadLetterQueue"
   export WEBHOOK_ALLOW_LOOPBACK=true
   export WEBHOOK_RETRY_SECONDS=${WEBHOOK_RETRY_SECONDS:-1,2}
-  # Erasure jobs' steps (docs/data-lifecycle.md).
+  # Erasure jobs' steps, and closed tickets purged 30 days after closing, so that retention
+  # runs locally too (off by default in template.yaml; docs/data-lifecycle.md).
   export ERASURE_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-ErasureQueue"
+  export RETENTION_DAYS=${RETENTION_DAYS:-30}
 }
 
 # start_api PORT LOGFILE [CONCURRENCY]: the functions behind cargo lambda watch, local auth on.

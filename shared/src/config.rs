@@ -72,6 +72,9 @@ pub struct Config {
     /// Days a deleted ticket can be restored before it is purged (`DELETE_GRACE_DAYS`, 0 to
     /// 365, default 7).
     pub delete_grace_days: u32,
+    /// Days closed tickets are kept before they are purged (`RETENTION_DAYS`, 1 to 3650;
+    /// unset or 0: kept for ever).
+    pub retention_days: Option<u32>,
     /// The queue an erasure's steps go through (`ERASURE_QUEUE_URL`; the erasure functions).
     pub erasure_queue: Option<String>,
     /// Events and webhooks (docs/events.md): the bus the table's changes are published on,
@@ -160,6 +163,10 @@ impl Config {
             crate::domain::lifecycle::DELETE_GRACE_DAYS_DEFAULT,
             0..=365,
         )?;
+        let retention_days = match number(&get, "RETENTION_DAYS", 0, 0..=3650)? {
+            0 => None,
+            days => Some(days),
+        };
         let set = |k: &str| get(k).filter(|v| !v.is_empty());
         let erasure_queue = set("ERASURE_QUEUE_URL");
         let retries = match set("WEBHOOK_RETRY_SECONDS") {
@@ -188,6 +195,7 @@ impl Config {
             sla,
             rating_window_days,
             delete_grace_days,
+            retention_days,
             erasure_queue,
             table_name,
             auth,

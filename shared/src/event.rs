@@ -48,9 +48,26 @@ pub fn counted(record: &StreamRecord) -> Option<Counted> {
     })
 }
 
-/// The ticket whose item a stream record shows removed (DynamoDB's TTL once its deletion's
-/// grace ended), with the record's sequence number; none for any other record.
-pub fn removed_ticket(record: &StreamRecord) -> Option<(crate::domain::TicketId, String)> {
+/// Whether the record is of DynamoDB's TTL removing an expired item (AWS marks those with the
+/// service as the record's `userIdentity`).
+pub fn by_ttl(record: &StreamRecord) -> bool {
+    record
+        .user_identity
+        .as_ref()
+        .is_some_and(|u| u.principal_id == "dynamodb.amazonaws.com")
+}
+
+/// A ticket whose item a stream record shows removed: its id, the record's sequence number,
+/// and why (`deleted`: its deletion's grace ended; `retention`: it was closed longer than
+/// the deployment keeps closed tickets).
+pub struct Removed {
+    pub ticket: crate::domain::TicketId,
+    pub sequence: String,
+    pub reason: &'static str,
+}
+
+/// The ticket whose item a stream record shows removed; none for any other record.
+pub fn removed_ticket(record: &StreamRecord) -> Option<Removed> {
     let change = &record.change;
     if !change.new_image.is_empty() {
         return None;
@@ -61,8 +78,16 @@ pub fn removed_ticket(record: &StreamRecord) -> Option<(crate::domain::TicketId,
     if sk != "TICKET" {
         return None;
     }
-    let id = crate::domain::TicketId::parse(pk.strip_prefix("TICKET#")?)?;
-    Some((id, change.sequence_number.clone().unwrap_or_default()))
+    let ticket = crate::domain::TicketId::parse(pk.strip_prefix("TICKET#")?)?;
+    let deleted = change
+        .old_image
+        .get(crate::domain::Field::Deletion.attribute())
+        .is_some_and(|v| !matches!(v, serde_dynamo::AttributeValue::Null(_)));
+    Some(Removed {
+        ticket,
+        sequence: change.sequence_number.clone().unwrap_or_default(),
+        reason: if deleted { "deleted" } else { "retention" },
+    })
 }
 
 /// The answer to a stream delivery: none failed, or the sequence number of the first change
@@ -82,6 +107,12 @@ pub fn stream_changes(records: &[StreamRecord]) -> Vec<crate::service::StreamCha
         .map(|r| {
             let c = &r.change;
             let written = match crate::store::written(&c.keys, &c.old_image, &c.new_image) {
+                Ok(Some(crate::store::Written::TicketRemoved { before, .. })) => {
+                    Some(crate::store::Written::TicketRemoved {
+                        before,
+                        by_ttl: by_ttl(r),
+                    })
+                }
                 Ok(w) => w,
                 Err(e) => {
                     tracing::error!(event = %r.event_id, error = %e, "a record that cannot be read: no events");

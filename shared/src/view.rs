@@ -237,9 +237,7 @@ pub fn event(e: &Event) -> Value {
         } => json!({"rating": rating, "comment": comment, "previousRating": previous}),
         Happened::Deleted { purge_after } => json!({"purgeAfter": purge_after}),
         Happened::Restored => json!({}),
-        Happened::Purged { erased } => {
-            json!({"reason": if *erased { "erased" } else { "deleted" }})
-        }
+        Happened::Purged { reason } => json!({"reason": reason.as_str()}),
     };
     json!({
         "id": e.id(),

@@ -28,6 +28,27 @@ impl PriorityCause {
     }
 }
 
+/// Why a ticket was purged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurgeReason {
+    /// An admin deleted it and its grace period ended.
+    Deleted,
+    /// It was closed longer than the deployment keeps closed tickets.
+    Retention,
+    /// Its customer was erased.
+    Erased,
+}
+
+impl PurgeReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PurgeReason::Deleted => "deleted",
+            PurgeReason::Retention => "retention",
+            PurgeReason::Erased => "erased",
+        }
+    }
+}
+
 /// A field an update changed, as it was and as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Moved<T> {
@@ -76,10 +97,9 @@ pub enum Happened {
     },
     /// An admin restored the deleted ticket.
     Restored,
-    /// Every item and file of the ticket is gone: after its deletion's grace period, or by
-    /// the erasure of its customer (`erased`).
+    /// Every item and file of the ticket is gone.
     Purged {
-        erased: bool,
+        reason: PurgeReason,
     },
 }
 
@@ -235,17 +255,21 @@ pub fn ticket_events(before: Option<&Ticket>, after: &Ticket, threads: &[Thread]
     events
 }
 
-/// The event of a ticket's item leaving the table (`committed` then): its purge, after its
-/// deletion's grace period or by the erasure of its customer (a ticket that was not deleted).
-pub fn purge_event(before: &Ticket, committed: Timestamp) -> Event {
+/// The event of a ticket's item leaving the table (`committed` then): its purge. DynamoDB's
+/// TTL removes the item of a deleted ticket whose grace ended or of a closed one past the
+/// retention period (`by_ttl`); anything else that removes it is an erasure.
+pub fn purge_event(before: &Ticket, committed: Timestamp, by_ttl: bool) -> Event {
+    let reason = match (&before.deletion, by_ttl) {
+        (Some(_), _) => PurgeReason::Deleted,
+        (None, true) => PurgeReason::Retention,
+        (None, false) => PurgeReason::Erased,
+    };
     Event {
         ticket_id: before.id.clone(),
         ticket_version: before.version,
         actor: UserId::system(),
         time: committed,
-        happened: Happened::Purged {
-            erased: before.deletion.is_none(),
-        },
+        happened: Happened::Purged { reason },
     }
 }
 
@@ -469,5 +493,40 @@ mod tests {
         expired.status = AttachmentStatus::Expired;
         assert!(attachment_event(Some(&pending), &expired, 1, at(AT)).is_none());
         assert!(attachment_event(Some(&done), &done, 1, at(AT)).is_none());
+    }
+
+    #[test]
+    fn a_deletion_a_restore_and_a_purge_are_announced_with_their_reason() {
+        use crate::domain::caller::{Caller, Role};
+        use crate::domain::lifecycle::{plan_delete, plan_restore};
+        let mut root = Caller::new("root", Role::Customer);
+        root.admin = true;
+        let t = ticket(Status::Open);
+        let grace = chrono::Duration::days(7);
+        let deletion = plan_delete(&t, &root, &at(AT), grace).unwrap().unwrap();
+        let deleted = deletion.ticket_after_write(&t);
+        let events = written(&t, &deletion);
+        assert_eq!(kinds(&events), ["ticket.deleted"]);
+        let purge_after = deleted.deletion.clone().unwrap().purge_after;
+        assert_eq!(events[0].happened, Happened::Deleted { purge_after });
+        assert_eq!(
+            (events[0].actor.as_str(), events[0].ticket_version),
+            ("root", 2)
+        );
+        let restore = plan_restore(&deleted, &root, &at(AT)).unwrap().unwrap();
+        assert_eq!(kinds(&written(&deleted, &restore)), ["ticket.restored"]);
+        let reason = |t: &Ticket, ttl| match purge_event(t, at(AT), ttl).happened {
+            Happened::Purged { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(&deleted, true), PurgeReason::Deleted);
+        assert_eq!(reason(&t, true), PurgeReason::Retention);
+        assert_eq!(reason(&t, false), PurgeReason::Erased);
+        let purged = purge_event(&deleted, at(AT), true);
+        assert_eq!(
+            (purged.actor.as_str(), purged.ticket_version),
+            ("system", 2)
+        );
+        assert_ne!(purged.id(), events[0].id(), "its own id");
     }
 }

@@ -1117,4 +1117,43 @@ mod tests {
             }]
         );
     }
+
+    /// A deleted ticket leaves the backlog when it is deleted (its history stays counted);
+    /// restored, it comes back without being counted as created again.
+    #[test]
+    fn a_soft_deleted_ticket_leaves_the_backlog_and_a_restore_creates_nothing() {
+        let live = crate::domain::fixtures::ticket(Status::Open);
+        let mut deleted = live.clone();
+        deleted.deletion = Some(crate::domain::Deletion {
+            deleted_at: at("2026-11-26T00:00:00.000Z"),
+            deleted_by: crate::domain::UserId::parse("root").unwrap(),
+            purge_after: at("2026-12-03T00:00:00.000Z"),
+        });
+        deleted.updated_at = at("2026-11-26T00:00:00.000Z");
+        let policy = SlaPolicy::default();
+        let committed = t("2030-01-01T00:00:00.000Z");
+        let out = facts(Some(&live), Some(&deleted), committed, &policy);
+        assert_eq!(
+            out.iter()
+                .map(|f| (f.measure, f.n, f.at))
+                .collect::<Vec<_>>(),
+            [(
+                Measure::Backlog(Status::Open),
+                -1,
+                t("2026-11-26T00:00:00.000Z")
+            )]
+        );
+        let mut restored = live.clone();
+        restored.updated_at = at("2026-11-27T00:00:00.000Z");
+        let back = facts(Some(&deleted), Some(&restored), committed, &policy);
+        assert_eq!(
+            back.iter().map(|f| (f.measure, f.n)).collect::<Vec<_>>(),
+            [(Measure::Backlog(Status::Open), 1)],
+            "back in the backlog, not created again"
+        );
+        assert!(
+            facts(Some(&deleted), None, committed, &policy).is_empty(),
+            "purged: nothing"
+        );
+    }
 }

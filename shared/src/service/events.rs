@@ -49,7 +49,9 @@ async fn events_of(app: &App, change: &StreamChange) -> Result<Vec<Event>, ApiEr
             };
             Ok(ticket_events(before.as_deref(), after, &threads))
         }
-        Some(Written::TicketRemoved { before }) => Ok(vec![purge_event(before, change.at.clone())]),
+        Some(Written::TicketRemoved { before, by_ttl }) => {
+            Ok(vec![purge_event(before, change.at.clone(), *by_ttl)])
+        }
         Some(Written::Attachment { before, after }) => {
             let before = before.as_deref();
             if attachment_event(before, after, 0, change.at.clone()).is_none() {

@@ -86,22 +86,30 @@ pub async fn restore_ticket(app: &App, caller: &Caller, id: &TicketId) -> Result
     ))
 }
 
-/// Purges a ticket: the objects under its prefix, then every item of its partition (the
-/// ticket item last). Run again after a failure, it removes what is left; on a purged ticket
-/// it removes nothing. What went, also when it failed part-way.
+/// Purges a ticket: the objects under its prefix and its threads and attachment records
+/// (together), then its ticket item. Run again after a failure, it removes what is left; on
+/// a purged ticket it removes nothing. What went, also when it failed part-way.
 pub async fn purge_ticket(app: &App, id: &TicketId) -> (Removed, Result<(), ApiError>) {
     let mut removed = Removed::default();
-    let files = match app.files() {
-        Ok(files) => files.delete_prefix(&format!("tickets/{id}/")).await,
-        Err(e) => Err(e),
-    };
-    let result = match files {
-        Ok(n) => {
-            removed.files = n;
-            app.store.purge_ticket_items(id, &mut removed.items).await
+    let prefix = format!("tickets/{id}/");
+    let files = async {
+        match app.files() {
+            Ok(files) => files.delete_prefix(&prefix).await,
+            Err(e) => Err(e),
         }
-        Err(e) => Err(e),
     };
-    removed.tickets = u64::from(result.is_ok() && removed.items > 0);
+    let mut items = 0;
+    let (files, contents) = tokio::join!(files, app.store.purge_ticket_contents(id, &mut items));
+    removed.items = items;
+    let result = match (files, contents) {
+        (Ok(n), Ok(())) => {
+            removed.files = n;
+            app.store.delete_ticket_item(id).await.map(|was| {
+                removed.items += u64::from(was);
+                removed.tickets = u64::from(was);
+            })
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
     (removed, result)
 }

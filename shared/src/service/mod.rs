@@ -98,7 +98,8 @@ impl App {
             config.table_name.clone(),
             config.counter_shards,
             config.sla.clone(),
-        );
+        )
+        .with_retention(config.retention_days);
         let cursors = Cursors::new(&config.cursor_secret);
         #[cfg(feature = "files")]
         let files = config

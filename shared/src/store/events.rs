@@ -21,8 +21,9 @@ pub enum Written {
         before: Option<Box<Attachment>>,
         after: Box<Attachment>,
     },
-    /// The ticket item was removed: the ticket's purge (by TTL or an erasure).
-    TicketRemoved { before: Box<Ticket> },
+    /// The ticket item was removed: the ticket's purge, by DynamoDB's TTL (`by_ttl`, which
+    /// the stream's record tells: [`crate::event::stream_changes`]) or by an erasure.
+    TicketRemoved { before: Box<Ticket>, by_ttl: bool },
 }
 
 fn to_item(image: &serde_dynamo::Item) -> Option<Item> {
@@ -52,6 +53,7 @@ pub fn written(
             if let Some(before) = to_item(old) {
                 return Ok(Some(Written::TicketRemoved {
                     before: Box::new(decode(before)?),
+                    by_ttl: false,
                 }));
             }
         }
@@ -161,13 +163,14 @@ mod tests {
     #[test]
     fn a_removed_ticket_item_is_its_purge() {
         let t = crate::domain::fixtures::ticket(crate::domain::Status::Open);
-        let item = ticket_item(&t, &crate::domain::SlaPolicy::default()).unwrap();
+        let item = ticket_item(&t, &crate::domain::SlaPolicy::default(), None).unwrap();
         let old: serde_dynamo::Item = item.into();
         let keys = image(serde_json::json!({"PK": ticket_pk(&t.id), "SK": "TICKET"}));
         assert_eq!(
             written(&keys, &old, &Default::default()).unwrap(),
             Some(Written::TicketRemoved {
-                before: Box::new(t)
+                before: Box::new(t),
+                by_ttl: false
             })
         );
     }

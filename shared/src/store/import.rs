@@ -34,7 +34,7 @@ impl Store {
         }
         let mut items = Vec::new();
         for t in tickets {
-            items.push(ticket_item(t, &self.policy)?);
+            items.push(ticket_item(t, &self.policy, self.retention)?);
         }
         for (ticket_id, t) in threads {
             items.push(thread_item(ticket_id, t, attachments)?);

@@ -210,7 +210,8 @@ pub(crate) fn index_keys(t: &Ticket, policy: &SlaPolicy) -> Vec<(&'static str, O
     ]
 }
 
-/// What a deletion or a restore rewrites: every index key, and the TTL attribute.
+/// What a deletion or a restore rewrites: every index key, and the TTL attribute (a restored
+/// closed ticket takes its retention's again).
 const DELETION_KEYS: &[&str] = &[
     BY_CLIENT.partition_key,
     BY_ASSIGNEE.partition_key,
@@ -251,11 +252,13 @@ pub(crate) fn derived_keys(field: Field) -> &'static [&'static str] {
         DUE_KEY,
     ];
     match field {
+        // Closing starts the retention period, where one is set.
         Field::Status => &[
             BY_STATUS.partition_key,
             BY_FIRST_RESPONSE_DUE.partition_key,
             BY_ESCALATION.partition_key,
             DUE_KEY,
+            EXPIRES_ATTRIBUTE,
         ],
         Field::Priority => &[
             BY_PRIORITY.partition_key,
@@ -290,7 +293,25 @@ pub(crate) fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, ApiError> 
     Ok(item)
 }
 
-pub(crate) fn ticket_item(t: &Ticket, policy: &SlaPolicy) -> Result<Item, ApiError> {
+/// When DynamoDB's TTL removes a ticket's item (its purge follows, from the stream's record
+/// of that: service::purge_ticket): a deleted ticket's purge time; a closed one's `closedAt`
+/// plus the retention period, where the deployment keeps closed tickets only that long.
+pub(crate) fn expiry(t: &Ticket, retention: Option<chrono::Duration>) -> Option<i64> {
+    if let Some(d) = &t.deletion {
+        return d.purge_after.time().map(|at| at.timestamp());
+    }
+    let closed = t
+        .closed_at
+        .as_ref()
+        .filter(|_| t.status == Status::Closed)?;
+    Some((closed.time()? + retention?).timestamp())
+}
+
+pub(crate) fn ticket_item(
+    t: &Ticket,
+    policy: &SlaPolicy,
+    retention: Option<chrono::Duration>,
+) -> Result<Item, ApiError> {
     let mut item = to_item(t)?;
     item.insert(PK.into(), s(ticket_pk(&t.id)));
     item.insert(SK.into(), s(TICKET_SK));
@@ -299,13 +320,8 @@ pub(crate) fn ticket_item(t: &Ticket, policy: &SlaPolicy) -> Result<Item, ApiErr
             item.insert(name.into(), s(v));
         }
     }
-    // DynamoDB's TTL removes a deleted ticket's item when its purge is due; the stream's
-    // record of that removal purges the rest (service::purge).
-    if let Some(at) = t.deletion.as_ref().and_then(|d| d.purge_after.time()) {
-        item.insert(
-            EXPIRES_ATTRIBUTE.into(),
-            AttributeValue::N(at.timestamp().to_string()),
-        );
+    if let Some(at) = expiry(t, retention) {
+        item.insert(EXPIRES_ATTRIBUTE.into(), AttributeValue::N(at.to_string()));
     }
     Ok(item)
 }
@@ -406,5 +422,46 @@ mod tests {
         t.assigned_to = Some(crate::domain::UserId::parse("bob").unwrap());
         let keys: HashMap<_, _> = index_keys(&t, &SlaPolicy::default()).into_iter().collect();
         assert_eq!(keys["assigneeKey"], Some("ASSIGNEE#bob".into()));
+    }
+
+    #[test]
+    fn a_ticket_expires_when_its_purge_is_due_or_its_retention_ends() {
+        use crate::domain::fixtures::at;
+        let days = |n| Some(chrono::Duration::days(n));
+        let mut t = fixtures::ticket(Status::Open);
+        assert_eq!(expiry(&t, days(30)), None, "open tickets are kept");
+        t.status = Status::Closed;
+        t.closed_at = Some(at("2026-11-26T00:00:00.000Z"));
+        assert_eq!(expiry(&t, None), None, "no retention: kept for ever");
+        let end = at("2026-12-26T00:00:00.000Z").time().unwrap().timestamp();
+        assert_eq!(expiry(&t, days(30)), Some(end));
+        t.deletion = Some(crate::domain::Deletion {
+            deleted_at: at("2026-11-27T00:00:00.000Z"),
+            deleted_by: crate::domain::UserId::parse("root").unwrap(),
+            purge_after: at("2026-12-04T00:00:00.000Z"),
+        });
+        let purge = at("2026-12-04T00:00:00.000Z").time().unwrap().timestamp();
+        assert_eq!(
+            expiry(&t, days(30)),
+            Some(purge),
+            "a deletion's purge comes first"
+        );
+        // A deleted ticket is in no list: only its customer's deleted partition finds it.
+        let keys: HashMap<_, _> = index_keys(&t, &SlaPolicy::default()).into_iter().collect();
+        assert_eq!(
+            keys["clientKey"],
+            Some(format!("DELETED#CLIENT#{}", t.client))
+        );
+        for list in [
+            "statusKey",
+            "monthKey",
+            "assigneeKey",
+            "priorityKey",
+            "categoryKey",
+        ] {
+            assert_eq!(keys[list], None, "{list}");
+        }
+        assert!(derived_keys(Field::Deletion).contains(&EXPIRES_ATTRIBUTE));
+        assert!(derived_keys(Field::Status).contains(&EXPIRES_ATTRIBUTE));
     }
 }

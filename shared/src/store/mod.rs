@@ -142,6 +142,9 @@ pub struct Store {
     shards: u32,
     /// Service levels decide the due-soon index keys.
     policy: SlaPolicy,
+    /// How long closed tickets are kept before they are purged (`RETENTION_DAYS`), if not
+    /// for ever: the ticket item's TTL.
+    retention: Option<chrono::Duration>,
     /// The month of the first ticket ever: fixed once there is one, so cached per container.
     first_month: Arc<OnceLock<String>>,
     /// The latest month this container made sure lists walk down to.
@@ -155,9 +158,16 @@ impl Store {
             table: table.into(),
             shards: shards.max(1),
             policy,
+            retention: None,
             first_month: Arc::new(OnceLock::new()),
             month_remembered: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Closed tickets are purged `days` after closing (none: kept for ever).
+    pub fn with_retention(mut self, days: Option<u32>) -> Self {
+        self.retention = days.map(|d| chrono::Duration::days(i64::from(d)));
+        self
     }
 
     /// The table's name (maintenance tools and tests).

@@ -140,22 +140,37 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a ticket's partition: its threads and attachment records, then the ticket
-    /// item last, so a purge that stops part-way leaves the ticket to be found (and purged
-    /// again) by whatever started it. Adds the items that went to `deleted`, also when it
-    /// fails part-way.
+    /// Deletes a ticket's threads and attachment records (the partition but its ticket
+    /// item), adding the items that went to `deleted`, also when it fails part-way.
     #[tracing::instrument(skip_all, fields(ticket = %id))]
-    pub async fn purge_ticket_items(
+    pub async fn purge_ticket_contents(
         &self,
         id: &TicketId,
         deleted: &mut u64,
     ) -> Result<(), ApiError> {
         let keys = self.partition_keys(&ticket_pk(id)).await?;
-        let (ticket, rest): (Vec<Item>, Vec<Item>) = keys
+        let rest: Vec<Item> = keys
             .into_iter()
-            .partition(|k| key_string(k, SK) == TICKET_SK);
-        self.delete_keys(rest, deleted).await?;
-        self.delete_keys(ticket, deleted).await
+            .filter(|k| key_string(k, SK) != TICKET_SK)
+            .collect();
+        self.delete_keys(rest, deleted).await
+    }
+
+    /// Deletes a ticket's item: the last of a purge, so that one that stops part-way leaves
+    /// the ticket to be found (and purged again) by whatever started it. Whether it was there.
+    #[tracing::instrument(skip_all, fields(ticket = %id))]
+    pub async fn delete_ticket_item(&self, id: &TicketId) -> Result<bool, ApiError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(ticket_pk(id)))
+            .key(SK, s(TICKET_SK))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error("delete ticket", e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
     /// Up to `limit` of a customer's tickets, live and deleted ones (`byClient`: their lists'

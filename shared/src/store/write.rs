@@ -76,9 +76,10 @@ impl<'a> TicketWrite<'a> {
         &self,
         table: &str,
         policy: &SlaPolicy,
+        retention: Option<chrono::Duration>,
     ) -> Result<TransactWriteItem, ApiError> {
         let change = self.change;
-        let item = ticket_item(&change.after, policy)?;
+        let item = ticket_item(&change.after, policy, retention)?;
         let mut names: HashMap<String, String> = HashMap::new();
         let mut values: HashMap<String, AttributeValue> = HashMap::new();
         let (mut sets, mut removes) = (Vec::new(), Vec::new());
@@ -312,7 +313,7 @@ impl Store {
     pub async fn create(&self, new: &Creation<'_>) -> Result<(), WriteError> {
         let ticket = new.ticket;
         self.remember_month(ticket.created_at.month()).await?;
-        let mut item = ticket_item(ticket, &self.policy)?;
+        let mut item = ticket_item(ticket, &self.policy, self.retention)?;
         item.insert(
             LAST_THREADS.into(),
             last_threads(std::slice::from_ref(new.first)),
@@ -352,7 +353,7 @@ impl Store {
     pub async fn update(&self, write: &TicketWrite<'_>) -> Result<(), WriteError> {
         let change = write.change;
         let after = &change.after;
-        let mut items = vec![write.ticket_update(&self.table, &self.policy)?];
+        let mut items = vec![write.ticket_update(&self.table, &self.policy, self.retention)?];
         for t in &change.threads {
             items.push(put_new(
                 &self.table,
