@@ -864,3 +864,123 @@ async fn webhook_deliveries_are_claimed_once_and_logged() {
         .collect();
     assert_eq!(log, [2, 1], "newest first");
 }
+
+#[tokio::test]
+async fn a_deleted_ticket_leaves_the_lists_takes_no_change_and_its_purge_removes_everything() {
+    use support_tickets::domain::lifecycle::DELETION_FIELDS;
+    use support_tickets::domain::Deletion;
+    use support_tickets::store::{ErasureRecord, Removed};
+    let store = store().await;
+    let (gone, first) = ticket("alice", &now(), Status::Open);
+    let (kept, kept_first) = ticket("alice", &now(), Status::Open);
+    let (bobs, bobs_first) = ticket("bob", &now(), Status::Open);
+    create(&store, &gone, &first, &[]).await;
+    create(&store, &kept, &kept_first, &[]).await;
+    create(&store, &bobs, &bobs_first, &[]).await;
+    let reply = Thread::new(
+        &user("alice"),
+        "hi".into(),
+        ThreadType::User,
+        false,
+        &ts(&now()),
+    );
+    let replied = change(&gone, &[Field::UpdatedAt], vec![reply.clone()], vec![]);
+    store
+        .update(&TicketWrite::new(&replied, Expect::status_of(&gone)))
+        .await
+        .unwrap();
+
+    let mut deleted = gone.clone();
+    deleted.deletion = Some(Deletion {
+        deleted_at: ts(&now()),
+        deleted_by: user("root"),
+        purge_after: ts("2030-01-01T00:00:00.000Z"),
+    });
+    let deletion = change(&deleted, DELETION_FIELDS, vec![], vec![]);
+    let mut read = gone.clone();
+    read.version = 2;
+    store
+        .update(&TicketWrite::new(&deletion, Expect::version_of(&read)))
+        .await
+        .unwrap();
+    // Out of the customer's list; a write decided before the deletion lands nothing.
+    let own = walk(
+        &store,
+        Scope::Own(&user("alice")),
+        &ListFilters::default(),
+        10,
+    )
+    .await;
+    assert_eq!(own.iter().map(|t| &t.id).collect::<Vec<_>>(), [&kept.id]);
+    let late = change(&gone, &[Field::UpdatedAt], vec![], vec![]);
+    let stale = store
+        .update(&TicketWrite::new(&late, Expect::status_of(&gone)))
+        .await;
+    assert!(matches!(stale, Err(WriteError::Changed)), "{stale:?}");
+    // The erasure still finds it, beside the live one; not bob's.
+    let mut found = store.client_ticket_ids("alice", 10).await.unwrap();
+    found.sort();
+    let mut wanted = vec![gone.id.clone(), kept.id.clone()];
+    wanted.sort();
+    assert_eq!(found, wanted);
+
+    let mut items = 0;
+    store
+        .purge_ticket_contents(&gone.id, &mut items)
+        .await
+        .unwrap();
+    assert_eq!(items, 2, "the first thread and the reply");
+    assert!(store.delete_ticket_item(&gone.id).await.unwrap());
+    assert!(
+        !store.delete_ticket_item(&gone.id).await.unwrap(),
+        "gone already"
+    );
+    assert!(store.ticket(&gone.id).await.unwrap().is_none());
+    let mut again = 0;
+    store
+        .purge_ticket_contents(&gone.id, &mut again)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a purged ticket has nothing left");
+    assert!(store.ticket_record(&bobs.id, true).await.unwrap().is_some());
+
+    // A job's step is recorded once; done forgets the customer.
+    let job = ErasureRecord {
+        id: TicketId::new().to_string(),
+        state: "running".into(),
+        client: Some("alice".into()),
+        client_digest: "d".into(),
+        requested_by: "root".into(),
+        requested_at: now(),
+        finished_at: None,
+        step: 0,
+        tickets: 0,
+        items: 0,
+        files: 0,
+        records: 0,
+    };
+    store.put_erasure(&job).await.unwrap();
+    let step = Removed {
+        tickets: 1,
+        items: 3,
+        files: 0,
+        records: 0,
+    };
+    assert!(store.advance_erasure(&job.id, 0, step, None).await.unwrap());
+    assert!(!store.advance_erasure(&job.id, 0, step, None).await.unwrap());
+    assert!(store
+        .advance_erasure(
+            &job.id,
+            1,
+            Removed::default(),
+            Some("2026-11-26T00:00:00.000Z")
+        )
+        .await
+        .unwrap());
+    let done = store.erasure(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.state.as_str(), done.step, done.tickets, done.items),
+        ("done", 2, 1, 3)
+    );
+    assert_eq!(done.client, None);
+}

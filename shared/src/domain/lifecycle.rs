@@ -39,19 +39,25 @@ pub fn plan_delete(
         .time()
         .map(|t| Timestamp::at(t + grace))
         .unwrap_or_else(|| at.clone());
-    let mut after = ticket.clone();
-    after.deletion = Some(Deletion {
+    let deletion = Deletion {
         deleted_at: at.clone(),
         deleted_by: caller.sub.clone(),
         purge_after,
-    });
+    };
+    Ok(Some(with_deletion(ticket, Some(deletion), caller, at)))
+}
+
+/// The change that sets (or clears) the ticket's deletion, made by `caller` at `at`.
+fn with_deletion(
+    ticket: &Ticket,
+    deletion: Option<Deletion>,
+    caller: &Caller,
+    at: &Timestamp,
+) -> Change {
+    let mut after = ticket.clone();
+    after.deletion = deletion;
     after.updated_at = at.clone();
-    Ok(Some(Change::new(
-        after,
-        DELETION_FIELDS,
-        Vec::new(),
-        &caller.sub,
-    )))
+    Change::new(after, DELETION_FIELDS, Vec::new(), &caller.sub)
 }
 
 /// An admin brings a deleted ticket back as it was, before its purge is due; once it is due
@@ -69,15 +75,7 @@ pub fn plan_restore(
     if purge_due(&deletion.purge_after, at) {
         return Err(Refusal::Purged);
     }
-    let mut after = ticket.clone();
-    after.deletion = None;
-    after.updated_at = at.clone();
-    Ok(Some(Change::new(
-        after,
-        DELETION_FIELDS,
-        Vec::new(),
-        &caller.sub,
-    )))
+    Ok(Some(with_deletion(ticket, None, caller, at)))
 }
 
 /// Whether the purge of a ticket deleted until `purge_after` is due at `now`.

@@ -42,8 +42,8 @@ impl Store {
         for a in attachments {
             items.push(attachment_item(a)?);
         }
-        for chunk in items.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
+        for chunk in items.chunks(super::BATCH_WRITE_MAX) {
+            let puts = chunk
                 .iter()
                 .map(|item| {
                     let put = PutRequest::builder()
@@ -53,25 +53,7 @@ impl Store {
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<_, ApiError>>()?;
-            for _ in 0..10 {
-                if pending.is_empty() {
-                    break;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("import", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(ApiError::Throttled);
-            }
+            self.batch_write(puts, "import").await?;
         }
         Ok(())
     }

@@ -54,8 +54,7 @@ pub use webhooks::{ATTEMPTS_SHOWN, DELIVERY_DAYS, LEASE_SECONDS};
 pub use write::{Creation, Expect, TicketWrite, WriteError};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -64,6 +63,11 @@ use crate::domain::SlaPolicy;
 use crate::error::ApiError;
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// The most puts or deletes one BatchWriteItem takes (DynamoDB's limit).
+pub(crate) const BATCH_WRITE_MAX: usize = 25;
+/// Sends of a BatchWriteItem's unprocessed part before giving up (429).
+const BATCH_WRITE_TRIES: usize = 8;
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -84,19 +88,19 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Ap
     serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode item", e))
 }
 
-/// Whether a conditional UpdateItem was applied: `false` when its condition did not hold.
-pub(crate) fn condition_held<R: std::fmt::Debug>(
-    result: Result<UpdateItemOutput, SdkError<UpdateItemError, R>>,
+/// Whether a conditional write (UpdateItem, PutItem, DeleteItem) was applied: `false` when
+/// its condition did not hold.
+pub(crate) fn condition_held<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
     context: &str,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ApiError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match result {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
         Err(e) => Err(sdk_error(context, e)),
     }
 }
@@ -181,6 +185,42 @@ impl Store {
 
     pub(crate) fn global_counter(&self, shard: u32) -> String {
         format!("COUNTS#ALL#{shard}")
+    }
+
+    /// One BatchWriteItem of up to [`BATCH_WRITE_MAX`] puts or deletes of this table, what
+    /// DynamoDB leaves unprocessed sent again after a growing pause (a busy partition), 429
+    /// when some is still left after [`BATCH_WRITE_TRIES`] sends.
+    pub(crate) async fn batch_write(
+        &self,
+        requests: Vec<WriteRequest>,
+        context: &str,
+    ) -> Result<(), ApiError> {
+        let mut pending = requests;
+        for attempt in 0..BATCH_WRITE_TRIES {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                let ms = 25u64 << attempt.min(5);
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| sdk_error(context, e))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Throttled)
+        }
     }
 
     /// BatchGetItem of up to 100 keys of this table, strongly consistent, unprocessed keys

@@ -4,18 +4,11 @@
 
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 use super::keys::*;
-use super::{decode, key_string, n, s, sdk_error, Item, Store};
+use super::{decode, key_string, n, s, sdk_error, Item, Store, BATCH_WRITE_MAX};
 use crate::domain::{Status, TicketId};
 use crate::error::ApiError;
-
-/// The most deletes one BatchWriteItem takes (DynamoDB's limit).
-const BATCH_WRITE_MAX: usize = 25;
-/// How often the unprocessed part of a batch is sent again before the purge gives up (and
-/// is retried as a whole by its caller).
-const BATCH_WRITE_TRIES: usize = 6;
 
 pub(crate) fn erasure_pk(id: &str) -> String {
     format!("ERASURE#{id}")
@@ -95,13 +88,12 @@ impl Store {
         }
     }
 
-    /// Deletes items by key, 25 to a BatchWriteItem, sending again what DynamoDB left
-    /// unprocessed; adds to `deleted` as each batch goes (a missing item's delete counts too:
-    /// it is gone either way).
+    /// Deletes items by key, 25 to a BatchWriteItem; adds to `deleted` as each batch goes (a
+    /// missing item's delete counts too: it is gone either way).
     #[tracing::instrument(skip_all, fields(keys = keys.len()))]
     async fn delete_keys(&self, keys: Vec<Item>, deleted: &mut u64) -> Result<(), ApiError> {
         for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut pending: Vec<WriteRequest> = chunk
+            let deletes = chunk
                 .iter()
                 .map(|k| {
                     DeleteRequest::builder()
@@ -111,30 +103,7 @@ impl Store {
                         .map_err(|e| ApiError::internal("delete request", e))
                 })
                 .collect::<Result<_, _>>()?;
-            for attempt in 0..BATCH_WRITE_TRIES {
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    // Unprocessed items mean the partition is busy: back off before again.
-                    let ms = 50u64 << attempt.min(5);
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("delete items", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
-            if !pending.is_empty() {
-                return Err(ApiError::Throttled);
-            }
+            self.batch_write(deletes, "delete items").await?;
             *deleted += chunk.len() as u64;
         }
         Ok(())
@@ -246,16 +215,7 @@ impl Store {
             .condition_expression(condition.join(" OR "))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("client counter", e)),
-        }
+        super::condition_held(result, "client counter")
     }
 
     /// Deletes a customer's counter whatever it holds (an erasure that waited long enough

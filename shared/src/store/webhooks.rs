@@ -130,16 +130,7 @@ impl Store {
             .expression_attribute_names("#pk", PK)
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("add delivery", e)),
-        }
+        condition_held(out, "add delivery")
     }
 
     pub async fn delivery(
