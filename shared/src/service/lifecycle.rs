@@ -92,14 +92,17 @@ pub async fn restore_ticket(app: &App, caller: &Caller, id: &TicketId) -> Result
 pub async fn purge_ticket(app: &App, id: &TicketId) -> (Removed, Result<(), ApiError>) {
     let mut removed = Removed::default();
     let prefix = format!("tickets/{id}/");
-    let files = async {
+    // Boxed: the SDK's futures nest deep enough that a caller's own future (a function's
+    // handler) otherwise overflows the compiler's layout depth limit.
+    let files = Box::pin(async {
         match app.files() {
             Ok(files) => files.delete_prefix(&prefix).await,
             Err(e) => Err(e),
         }
-    };
+    });
     let mut items = 0;
-    let (files, contents) = tokio::join!(files, app.store.purge_ticket_contents(id, &mut items));
+    let contents = Box::pin(app.store.purge_ticket_contents(id, &mut items));
+    let (files, contents) = tokio::join!(files, contents);
     removed.items = items;
     let result = match (files, contents) {
         (Ok(n), Ok(())) => {
