@@ -21,7 +21,8 @@ FUNCTIONS = ["CreateTicketFunction", "GetTicketFunction", "ListThreadsFunction",
              "RenewUploadFunction", "ExpireUploadsFunction", "GuardAgentTokensFunction",
              "PublishEventsFunction", "DeliverWebhooksFunction", "ManageWebhooksFunction",
              "TicketMetricsFunction", "CountTicketsFunction", "DeleteTicketFunction",
-             "PurgeTicketsFunction", "ManageErasuresFunction", "EraseCustomersFunction"]
+             "PurgeTicketsFunction", "ManageErasuresFunction", "EraseCustomersFunction",
+             "ManageExportsFunction", "ExportCustomersFunction"]
 # The managed policy SAM gives a function for its event source (read by Lambda's poller).
 SOURCE_POLICIES = {
     "PublishEventsFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
@@ -29,6 +30,7 @@ SOURCE_POLICIES = {
     "CountTicketsFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
     "PurgeTicketsFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
     "EraseCustomersFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+    "ExportCustomersFunction": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
 }
 
 
@@ -56,7 +58,7 @@ def test_sam_deploy_takes_the_template_as_is(sam):
 def test_every_route_needs_a_token_of_the_configured_issuer(cfn):
     body = cfn["HttpApi"]["Properties"]["Body"]
     routes = [(p, m, op) for p, ops in body["paths"].items() for m, op in ops.items()]
-    assert len(routes) == 20
+    assert len(routes) == 22
     for path, method, op in routes:
         assert op["security"] == [{"JwtAuthorizer": []}], (method, path)
     auth = body["components"]["securitySchemes"]["JwtAuthorizer"]["x-amazon-apigateway-authorizer"]
@@ -102,7 +104,7 @@ def test_roles_grant_only_named_actions_on_named_resources(cfn):
     assert sqs == {"ConfirmAttachmentFunction", "EscalateTicketsFunction", "ExpireUploadsFunction",
                    "PublishEventsFunction", "DeliverWebhooksFunction", "ManageWebhooksFunction",
                    "CountTicketsFunction", "PurgeTicketsFunction", "ManageErasuresFunction",
-                   "EraseCustomersFunction"}
+                   "EraseCustomersFunction", "ManageExportsFunction"}
 
 
 def test_data_is_kept_encrypted_and_recoverable(cfn):

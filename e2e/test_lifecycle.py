@@ -348,3 +348,97 @@ def test_erasures_are_for_admins_and_named_customers(api_url, alice, agent):
         res = erasures(ops, "GET", missing)
         assert res.status_code == 404 and res.body["code"] == "ERASURE_NOT_FOUND"
     assert alice.call("GET").status_code == 200, "nothing was erased"
+
+
+# ---------------------------------------------------------------- export
+
+
+def exports(who, method="POST", path="", body=None):
+    res = requests.request(method, who.base.replace("/support-tickets", "/exports") + path,
+                           json=body, headers={"Authorization": f"Bearer {who.token}"},
+                           timeout=30)
+    res.body = res.json()
+    return res
+
+
+def finished_export(who, body):
+    res = exports(who, body=body)
+    assert res.status_code == 202, res.body
+    job = res.body["data"]
+    assert res.headers["Location"] == f"/v2/exports/{job['_id']}"
+    assert job["state"] == "running" and job["download"] is None
+    done, took = settle(lambda: exports(who, "GET", f"/{job['_id']}").body["data"],
+                        lambda j: j["state"] != "running", seconds=120)
+    assert done["state"] == "done", f"not done in {took:.0f} s: {done}"
+    return done
+
+
+def archive_of(job):
+    import io
+    import tarfile
+    got = requests.get(job["download"]["url"], timeout=30)
+    assert got.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(got.content)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def test_an_export_holds_exactly_what_the_customer_can_see(api_url, alice, bob, agent):
+    t = alice.create(attachments=[{"filename": "mine.txt", "size": 5, "type": "text/plain"},
+                                  {"filename": "never-sent.txt", "size": 3,
+                                   "type": "text/plain"}])
+    tid, mine = t["_id"], t["attachments"][0]
+    assert requests.put(mine["upload"]["url"], data=b"hello", headers=mine["upload"]["headers"],
+                        timeout=30).status_code == 200
+    note = agent.reply(tid, "between agents only", internal=True,
+                       attachments=[{"filename": "secret.txt", "size": 6, "type": "text/plain"}])
+    secret = note.body["data"]["attachments"][0]
+    assert requests.put(secret["upload"]["url"], data=b"secret",
+                        headers=secret["upload"]["headers"], timeout=30).status_code == 200
+    assert agent.reply(tid, "We are on it").status_code == 201
+    other = alice.create(title="Second one")["_id"]
+    gone = alice.create(title="Deleted one")["_id"]
+    assert admin(api_url).call("DELETE", f"/{gone}").status_code == 200
+    bob.create(title="Bob's own")
+    settle(lambda: agent.call("GET", f"/{tid}").body["data"]["attachments"],
+           lambda files: sorted(f["status"] for f in files) == ["pending", "uploaded", "uploaded"])
+
+    job = finished_export(alice, {})
+    assert job["archive"] == {"tickets": 2, "threads": 3, "files": 1,
+                              "bytes": job["archive"]["bytes"]}
+    files = archive_of(job)
+    mine_path = f"files/{tid}/{mine['_id']}/mine.txt"
+    assert set(files) == {"export.json", f"tickets/{tid}.json", f"tickets/{other}.json",
+                          mine_path}
+    assert files[mine_path] == b"hello"
+    exported = json.loads(files[f"tickets/{tid}.json"])
+    seen = alice.call("GET", f"/{tid}/threads", params={"limit": 100}).body["data"]
+    assert [x["message"] for x in exported["threads"]] == [x["message"] for x in seen]
+    assert "between agents" not in json.dumps(files.get(f"tickets/{tid}.json").decode())
+    assert not any(b"secret" in v for v in files.values())
+    assert exported["ticket"]["_id"] == tid and exported["ticket"]["client"] == alice.sub
+    assert exported["ticket"]["threadCount"] == 2, "what the customer sees"
+    declared = [a for x in exported["threads"] for a in x["attachments"]]
+    assert sorted(a["filename"] for a in declared) == ["mine.txt", "never-sent.txt"]
+    assert [a["file"] for a in declared if "file" in a] == [mine_path]
+    manifest = json.loads(files["export.json"])
+    assert manifest["client"] == alice.sub and manifest["tickets"] == 2
+
+    # Only theirs: others' exports are not there, agents may not, admins name the customer.
+    assert_error_body(exports(bob, "GET", f"/{job['_id']}"), 404, "EXPORT_NOT_FOUND")
+    assert_error_body(exports(alice, body={"client": bob.sub}), 403, "FORBIDDEN")
+    assert_error_body(exports(agent, body={"client": alice.sub}), 403, "FORBIDDEN")
+    ops = admin(api_url)
+    assert_error_body(exports(ops, body={}), 400, "VALIDATION_ERROR")
+    assert_error_body(exports(ops, "GET", "/not-an-export"), 404, "EXPORT_NOT_FOUND")
+    theirs = finished_export(ops, {"client": alice.sub})
+    assert set(archive_of(theirs)) == set(files)
+    assert exports(ops, "GET", f"/{job['_id']}").status_code == 200, "admins see every export"
+    # An erasure takes the archives too.
+    erase(ops, alice.sub)
+    digest = theirs["clientDigest"]
+    assert objects(f"exports/{digest}/") == []
+
+
+def assert_error_body(res, status, code):
+    assert res.status_code == status, (res.status_code, res.body)
+    assert res.body["success"] is False and res.body["code"] == code, res.body

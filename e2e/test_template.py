@@ -169,7 +169,7 @@ def test_one_sample_event_per_route_and_trigger(template):
     assert schedule_events == scheduled == {"escalate-tickets", "expire-uploads"}
     assert cognito_events == cognito_triggered == {"guard-agent-tokens"}
     assert stream_events == streamed == {"count-tickets", "publish-events", "purge-tickets"}
-    assert queue_events == queued == {"deliver-webhooks", "erase-customers"}
+    assert queue_events == queued == {"deliver-webhooks", "erase-customers", "export-customers"}
     assert len(http_events) == len(list((ROOT / "events").glob("*.json"))) - len(
         s3_events | schedule_events | cognito_events | stream_events | queue_events)
 
@@ -197,6 +197,9 @@ S3_ACTIONS = {
     # A purge lists a ticket's prefix and deletes what is under it.
     "PurgeTicketsFunction": {"s3:DeleteObject", "s3:ListBucket"},
     "EraseCustomersFunction": {"s3:DeleteObject", "s3:ListBucket"},
+    # Exports: archives written and presigned under exports/ (and the files read).
+    "ManageExportsFunction": {"s3:GetObject"},
+    "ExportCustomersFunction": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
 }
 
 
@@ -209,8 +212,14 @@ def test_only_presigning_and_confirming_functions_touch_the_bucket_under_tickets
             arn = st["Resource"]["!Sub"][0]
             # ListBucket is a bucket action (it turns 403 into 404 for a missing key); the
             # rest reach objects under tickets/ only.
-            wanted = "-${Suffix}" if st["Action"] == ["s3:ListBucket"] else "/tickets/*"
-            assert arn.endswith(wanted), (name, arn)
+            if st["Action"] == ["s3:ListBucket"]:
+                assert arn.endswith("-${Suffix}"), (name, arn)
+            else:
+                assert arn.endswith(("/tickets/*", "/exports/*")), (name, arn)
+        # Only the export functions and the erasure reach exports/.
+        if any(st["Resource"]["!Sub"][0].endswith("/exports/*") for st in s3):
+            assert name in ("ManageExportsFunction", "ExportCustomersFunction",
+                            "EraseCustomersFunction"), name
 
 
 def test_the_bucket_is_private_encrypted_tls_only_with_cors_and_lifecycle(template):
@@ -229,7 +238,10 @@ def test_the_bucket_is_private_encrypted_tls_only_with_cors_and_lifecycle(templa
     assert set(cors["AllowedHeaders"]) == {"content-type", "if-none-match"}, "the signed headers"
     rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
     assert rules["abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
-    assert set(rules) == {"abort-incomplete-uploads"}, "rejected uploads are deleted at once"
+    assert set(rules) == {"abort-incomplete-uploads", "expire-exports"}, \
+        "rejected uploads are deleted at once"
+    assert rules["expire-exports"]["Prefix"] == "exports/"
+    assert rules["expire-exports"]["ExpirationInDays"] == 7
     [deny] = res["AttachmentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

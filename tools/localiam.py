@@ -443,6 +443,8 @@ def s3_actions(method, path, query, headers, body=b""):
         return [("s3:PutObject", obj)]
     if method == "POST" and ("uploads" in query or "uploadId" in query):
         return [("s3:PutObject", obj)]
+    if method == "DELETE" and "uploadId" in query:
+        return [("s3:AbortMultipartUpload", obj)]
     if method == "DELETE":
         return [("s3:DeleteObject", obj)]
     return [(f"s3:{method}Object", obj)]

@@ -204,7 +204,7 @@ warm_api() {
       "GET /v2/support-tickets/$id/threads" \
       "POST /v2/support-tickets/$id/attachments/$id/upload" \
       "PATCH /v2/support-tickets/$id/status" "DELETE /v2/support-tickets/$id" \
-      "POST /v2/erasures"; do
+      "POST /v2/erasures" "POST /v2/exports"; do
     pids=()
     for i in $(seq 1 "$n"); do
       curl -s -o /dev/null --max-time 60 -X "${route%% *}" "$url${route#* }" &
@@ -227,6 +227,7 @@ local_events_env() {
   # Erasure jobs' steps, and closed tickets purged 30 days after closing, so that retention
   # runs locally too (off by default in template.yaml; docs/data-lifecycle.md).
   export ERASURE_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-ErasureQueue"
+  export EXPORT_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/local-ExportQueue"
   export RETENTION_DAYS=${RETENTION_DAYS:-30}
 }
 

@@ -75,6 +75,8 @@ pub struct Config {
     /// Days closed tickets are kept before they are purged (`RETENTION_DAYS`, 1 to 3650;
     /// unset or 0: kept for ever).
     pub retention_days: Option<u32>,
+    /// The queue export jobs go through (`EXPORT_QUEUE_URL`; the export functions).
+    pub export_queue: Option<String>,
     /// The queue an erasure's steps go through (`ERASURE_QUEUE_URL`; the erasure functions).
     pub erasure_queue: Option<String>,
     /// Events and webhooks (docs/events.md): the bus the table's changes are published on,
@@ -169,6 +171,7 @@ impl Config {
         };
         let set = |k: &str| get(k).filter(|v| !v.is_empty());
         let erasure_queue = set("ERASURE_QUEUE_URL");
+        let export_queue = set("EXPORT_QUEUE_URL");
         let retries = match set("WEBHOOK_RETRY_SECONDS") {
             None => RetrySchedule::standard(),
             Some(raw) => RetrySchedule::parse(&raw)
@@ -197,6 +200,7 @@ impl Config {
             delete_grace_days,
             retention_days,
             erasure_queue,
+            export_queue,
             table_name,
             auth,
             cursor_secret,

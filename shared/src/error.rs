@@ -46,6 +46,8 @@ pub enum ApiError {
     DeliveryNotFound,
     #[error("erasure not found")]
     ErasureNotFound,
+    #[error("export not found")]
+    ExportNotFound,
     #[error("as many webhook subscriptions exist as a deployment keeps ({0}); delete one first")]
     WebhookLimit(usize),
     #[error("a ticket cannot move from {from} to {to}")]
@@ -121,7 +123,7 @@ impl ApiError {
             InvalidJson(_) | Validation(_) | InvalidParameters(_) | InvalidCursor => 400,
             Unauthorized => 401,
             Forbidden(_) => 403,
-            NotFound | WebhookNotFound | DeliveryNotFound | ErasureNotFound => 404,
+            NotFound | WebhookNotFound | DeliveryNotFound | ErasureNotFound | ExportNotFound => 404,
             InvalidTransition { .. }
             | TicketClosed
             | Conflict
@@ -151,6 +153,7 @@ impl ApiError {
             WebhookNotFound => "WEBHOOK_NOT_FOUND",
             DeliveryNotFound => "DELIVERY_NOT_FOUND",
             ErasureNotFound => "ERASURE_NOT_FOUND",
+            ExportNotFound => "EXPORT_NOT_FOUND",
             WebhookLimit(_) => "WEBHOOK_LIMIT",
             InvalidTransition { .. } => "INVALID_TRANSITION",
             TicketClosed => "TICKET_CLOSED",

@@ -91,6 +91,31 @@ impl Files {
         Ok(presigned.uri().to_owned())
     }
 
+    /// A GET URL for 15 minutes that serves the object at `key` as a download named
+    /// `filename`, and when it stops working.
+    pub async fn download_object(
+        &self,
+        key: &str,
+        filename: &str,
+        content_type: &str,
+    ) -> Result<(String, Timestamp), ApiError> {
+        let ttl = Duration::from_secs(15 * 60);
+        let config = PresigningConfig::expires_in(ttl)
+            .map_err(|e| ApiError::internal("presign config", e))?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition(filename))
+            .response_content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| ApiError::internal("presign download", e))?;
+        let expires = chrono::Utc::now() + chrono::Duration::minutes(15);
+        Ok((presigned.uri().to_owned(), Timestamp::at(expires)))
+    }
+
     /// The object's size and type, or `None` when there is none.
     pub async fn stored(&self, key: &str) -> Result<Option<Stored>, ApiError> {
         match self
@@ -208,8 +233,217 @@ fn ascii_fallback(filename: &str) -> String {
         .collect()
 }
 
+/// The smallest part S3 takes in a multipart upload, but the last.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+const BLOCK: usize = 512;
+
+/// A ustar header for a regular file of `size` bytes named `name` (at most 100 bytes, or a
+/// prefix of up to 155 and a name of up to 100 split at a `/`).
+pub fn tar_header(name: &str, size: u64, mtime: i64) -> Result<[u8; BLOCK], ApiError> {
+    let (prefix, base) = if name.len() <= 100 {
+        ("", name)
+    } else {
+        let cut = name[..name.len().min(156)]
+            .rfind('/')
+            .filter(|&i| name.len() - i - 1 <= 100)
+            .ok_or_else(|| ApiError::Internal(format!("archive name too long: {name}")))?;
+        (&name[..cut], &name[cut + 1..])
+    };
+    let mut h = [0u8; BLOCK];
+    let mut put = |at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0, base.as_bytes());
+    put(100, b"0000644\0");
+    put(108, b"0000000\0");
+    put(116, b"0000000\0");
+    put(124, format!("{size:011o}\0").as_bytes());
+    put(136, format!("{:011o}\0", mtime.max(0)).as_bytes());
+    put(148, b"        ");
+    put(156, b"0");
+    put(257, b"ustar\0");
+    put(263, b"00");
+    put(345, prefix.as_bytes());
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    Ok(h)
+}
+
+/// A tar archive written to one object as it is made: entries are buffered into parts of a
+/// multipart upload, so an archive of any size takes a part's memory.
+pub struct Archive<'a> {
+    files: &'a Files,
+    key: String,
+    upload_id: String,
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+    buffer: Vec<u8>,
+    pub bytes: u64,
+}
+
+impl<'a> Archive<'a> {
+    pub async fn start(files: &'a Files, key: &str) -> Result<Archive<'a>, ApiError> {
+        let out = files
+            .client
+            .create_multipart_upload()
+            .bucket(&files.bucket)
+            .key(key)
+            .content_type("application/x-tar")
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("start archive", e.into_service_error()))?;
+        Ok(Archive {
+            files,
+            key: key.to_owned(),
+            upload_id: out.upload_id.unwrap_or_default(),
+            parts: Vec::new(),
+            buffer: Vec::with_capacity(PART_BYTES),
+            bytes: 0,
+        })
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), ApiError> {
+        self.buffer.extend_from_slice(data);
+        self.bytes += data.len() as u64;
+        if self.buffer.len() >= PART_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ApiError> {
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::take(&mut self.buffer);
+        let out = self
+            .files
+            .client
+            .upload_part()
+            .bucket(&self.files.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("archive part", e.into_service_error()))?;
+        self.parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag)
+                .build(),
+        );
+        Ok(())
+    }
+
+    async fn pad(&mut self, size: u64) -> Result<(), ApiError> {
+        let rest = (BLOCK - (size as usize % BLOCK)) % BLOCK;
+        self.write(&vec![0u8; rest]).await
+    }
+
+    /// Adds a file with these bytes.
+    pub async fn add(&mut self, name: &str, data: &[u8], mtime: i64) -> Result<(), ApiError> {
+        self.write(&tar_header(name, data.len() as u64, mtime)?)
+            .await?;
+        self.write(data).await?;
+        self.pad(data.len() as u64).await
+    }
+
+    /// Adds the object under `source` as a file named `name`, streamed: what it holds is
+    /// copied as it arrives. `false` when there is no such object.
+    pub async fn add_object(
+        &mut self,
+        name: &str,
+        source: &str,
+        mtime: i64,
+    ) -> Result<bool, ApiError> {
+        let got = self
+            .files
+            .client
+            .get_object()
+            .bucket(&self.files.bucket)
+            .key(source)
+            .send()
+            .await;
+        let mut object = match got {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
+            Err(e) => return Err(ApiError::internal("read object", e.into_service_error())),
+        };
+        let size = object.content_length().unwrap_or(0).max(0) as u64;
+        self.write(&tar_header(name, size, mtime)?).await?;
+        let mut copied = 0u64;
+        while let Some(chunk) = object
+            .body
+            .try_next()
+            .await
+            .map_err(|e| ApiError::internal("read object", e))?
+        {
+            copied += chunk.len() as u64;
+            if copied > size {
+                return Err(ApiError::Internal("object longer than it said".into()));
+            }
+            self.write(&chunk).await?;
+        }
+        if copied != size {
+            return Err(ApiError::Internal("object shorter than it said".into()));
+        }
+        self.pad(size).await?;
+        Ok(true)
+    }
+
+    /// Ends the archive (two zero blocks) and completes the object.
+    pub async fn finish(mut self) -> Result<u64, ApiError> {
+        self.write(&[0u8; 2 * BLOCK]).await?;
+        self.flush().await?;
+        let upload = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .set_parts(Some(std::mem::take(&mut self.parts)))
+            .build();
+        self.files
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.files.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(upload)
+            .send()
+            .await
+            .map_err(|e| ApiError::internal("complete archive", e.into_service_error()))?;
+        Ok(self.bytes)
+    }
+
+    /// Gives the archive up: the parts sent so far are discarded.
+    pub async fn abort(self) {
+        let aborted = self
+            .files
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.files.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            tracing::warn!(error = %e.into_service_error(), "archive upload not aborted: the bucket's lifecycle rule removes its parts");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tar_headers_are_ustar_with_their_checksum() {
+        let h = super::tar_header("tickets/a.json", 5, 8).unwrap();
+        assert_eq!(&h[..14], b"tickets/a.json");
+        assert_eq!(&h[124..136], b"00000000005\0");
+        assert_eq!(&h[257..265], b"ustar\x0000");
+        let stored = u32::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8).unwrap();
+        let mut blank = h;
+        blank[148..156].copy_from_slice(b"        ");
+        assert_eq!(stored, blank.iter().map(|&b| u32::from(b)).sum::<u32>());
+        // Longer names split at a '/' into prefix and name; a name that cannot is refused.
+        let long = format!("files/{}/{}", "d".repeat(60), "n".repeat(90));
+        let h = super::tar_header(&long, 0, 0).unwrap();
+        assert_eq!(&h[345..351], b"files/");
+        assert!(super::tar_header(&"x".repeat(101), 0, 0).is_err());
+    }
+
     use super::*;
 
     #[test]

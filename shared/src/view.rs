@@ -283,6 +283,32 @@ pub fn erasure(job: &crate::store::ErasureRecord) -> Value {
     })
 }
 
+/// An export job: its state, what the archive holds, and once done a link to download it.
+pub fn export(job: &crate::store::ExportRecord, download: Option<(String, Timestamp)>) -> Value {
+    json!({
+        "_id": job.id,
+        "state": job.state,
+        "clientDigest": job.client_digest,
+        "requestedBy": job.requested_by,
+        "requestedAt": job.requested_at,
+        "finishedAt": job.finished_at,
+        "archive": {
+            "tickets": job.tickets,
+            "threads": job.threads,
+            "files": job.files,
+            "bytes": job.bytes,
+        },
+        "download": download.map(|(url, expires)| json!({"url": url, "expiresAt": expires})),
+        "error": job.error,
+    })
+}
+
+/// One ticket as an export holds it: as its customer sees it, with every thread they see and
+/// each file's path in the archive.
+pub fn exported_ticket(summary: Value, threads: Vec<Value>) -> Value {
+    json!({"ticket": summary, "threads": threads})
+}
+
 /// The `customer.erased` event: the catalogue's envelope without a ticket.
 pub fn erased_event(
     id: &str,

@@ -13,7 +13,7 @@ pub async fn handle(app: &App, out: &Outbound, event: SqsEvent) -> SqsBatchRespo
         let id = message.message_id.unwrap_or_default();
         let body = message.body.unwrap_or_default();
         if let Err(e) = erase_step(app, out, &body).await {
-            tracing::error!(error = %e, message = %id, "erasure step failed: handed over again");
+            tracing::error!(error = ?e, message = %id, "erasure step failed: handed over again");
             failed.push(id);
         }
     }

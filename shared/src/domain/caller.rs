@@ -35,6 +35,16 @@ impl Caller {
         self.clock.clone().unwrap_or_else(Timestamp::now)
     }
 
+    /// A customer as the service acts for them (an export shows what they would see).
+    pub fn customer(sub: UserId) -> Self {
+        Caller {
+            sub,
+            role: Role::Customer,
+            admin: false,
+            clock: None,
+        }
+    }
+
     /// A caller as the tests name one.
     #[cfg(test)]
     pub(crate) fn new(sub: &str, role: Role) -> Self {

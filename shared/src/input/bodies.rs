@@ -202,3 +202,14 @@ pub fn data_subject(body: Map<String, Value>) -> Result<UserId, ApiError> {
     };
     f.finish(client)
 }
+
+/// `POST /v2/exports`: `{"client": "<sub>"}` (admins), or `{}` (a customer: themselves).
+pub fn export_request(body: Map<String, Value>) -> Result<Option<UserId>, ApiError> {
+    let mut f = Fields::new(body, &["client"]);
+    let client = if f.has("client") {
+        f.optional_user_id("client").map(Some)
+    } else {
+        Some(None)
+    };
+    f.finish(client)
+}

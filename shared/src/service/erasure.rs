@@ -82,7 +82,7 @@ pub async fn start_erasure(
     let job = ErasureRecord {
         id: uuid::Uuid::now_v7().to_string(),
         state: RUNNING.into(),
-        client_digest: app.cursors.keyed_digest("erasure", client.as_str()),
+        client_digest: app.cursors.keyed_digest("customer", client.as_str()),
         client: Some(client.to_string()),
         requested_by: caller.sub.to_string(),
         requested_at: caller.now().to_string(),
@@ -183,6 +183,11 @@ pub async fn erase_step(app: &App, out: &Outbound, body: &str) -> Result<(), Api
     // consumer has taken every purged ticket out of it.
     let removed = Removed {
         records: app.store.purge_caller_records(&client).await?,
+        // Their export archives, if any are left (the bucket expires them after a week).
+        files: app
+            .files()?
+            .delete_prefix(&format!("exports/{}/", job.client_digest))
+            .await?,
         ..Removed::default()
     };
     let counter_gone = app.store.purge_client_counter(&client).await?

@@ -16,6 +16,8 @@ mod escalation;
 #[cfg(feature = "events")]
 mod events;
 mod expiry;
+#[cfg(all(feature = "events", feature = "files"))]
+mod export;
 #[cfg(feature = "files")]
 mod lifecycle;
 mod list;
@@ -42,6 +44,8 @@ pub use escalation::{escalate_breached, Escalation};
 #[cfg(feature = "events")]
 pub use events::{publish, Published, StreamChange};
 pub use expiry::{expire_uploads, Expiry, UPLOAD_WINDOW_HOURS};
+#[cfg(all(feature = "events", feature = "files"))]
+pub use export::{export_status, run_export, start_export, ExportJob, EXPORT_TRIES};
 #[cfg(feature = "files")]
 pub use lifecycle::{delete_ticket, purge_ticket, restore_ticket};
 pub use list::list_tickets;

@@ -29,6 +29,7 @@
 mod attachments;
 mod counts;
 mod events;
+mod exports;
 mod import;
 mod keys;
 mod lists;
@@ -42,6 +43,7 @@ mod write;
 
 pub use counts::{ticket_image, ticket_status, CountBatch, BATCH_ITEMS_MAX};
 pub use events::{written, Written};
+pub use exports::{ExportRecord, TicketsPage, EXPORT_DAYS};
 pub use import::Rekeyed;
 pub use keys::*;
 pub use lists::{plan_list, ListPlan, Partitions, Scope, QUERY_BUDGET};
