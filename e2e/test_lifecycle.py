@@ -382,7 +382,7 @@ def archive_of(job):
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
 
 
-def test_an_export_holds_exactly_what_the_customer_can_see(api_url, alice, bob, agent):
+def test_an_export_holds_exactly_what_the_customer_can_see(api_url, alice, bob, agent, faults):
     t = alice.create(attachments=[{"filename": "mine.txt", "size": 5, "type": "text/plain"},
                                   {"filename": "never-sent.txt", "size": 3,
                                    "type": "text/plain"}])
@@ -402,7 +402,14 @@ def test_an_export_holds_exactly_what_the_customer_can_see(api_url, alice, bob, 
     settle(lambda: agent.call("GET", f"/{tid}").body["data"]["attachments"],
            lambda files: sorted(f["status"] for f in files) == ["pending", "uploaded", "uploaded"])
 
+    # The first try fails after its archive was started (past the SDK's retries): the upload
+    # is aborted and the queue hands the job over again.
+    faults(fail={"Query": {"error": "InternalServerError", "times": 3,
+                           "function": "export-customers"}})
     job = finished_export(alice, {})
+    left = requests.get(proxy() + "/__faults", timeout=5).json()
+    assert left["fail"]["Query"]["times"] == 0, "the fault was met"
+    faults()
     assert job["archive"] == {"tickets": 2, "threads": 3, "files": 1,
                               "bytes": job["archive"]["bytes"]}
     files = archive_of(job)
