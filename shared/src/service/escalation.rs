@@ -64,8 +64,9 @@ async fn escalate_one(
     id: TicketId,
     now: DateTime<Utc>,
 ) -> Result<Option<TicketId>, ApiError> {
-    // Re-read: the index is eventually consistent, and the ticket may have moved.
-    let Some(ticket) = app.store.ticket(&id).await? else {
+    // Re-read: the index is eventually consistent, and the ticket may have moved (or been
+    // deleted: it left the index, which may not show it yet).
+    let Some(ticket) = app.store.ticket(&id).await?.filter(|t| !t.is_deleted()) else {
         return Ok(None);
     };
     let Some(change) = plan_escalation(&ticket, &app.config.sla, now) else {
