@@ -410,6 +410,8 @@ def test_a_tickets_lifecycle_and_an_erasure_are_announced(api_url, admin, receiv
     assert got[-1]["data"] == {"reason": "deleted"}
     for e in got:
         schema(e["type"]).validate(e)
+    # A ticket still there when its customer is erased: the erasure announces its purge.
+    live = alice.create()["_id"]
     erasures = api_url.rstrip("/") + "/v2/erasures"
     res = requests.post(erasures, json={"client": alice.sub}, timeout=30,
                         headers={"Authorization": f"Bearer {ops.token}"})
@@ -420,8 +422,11 @@ def test_a_tickets_lifecycle_and_an_erasure_are_announced(api_url, admin, receiv
                                  and e["data"]["erasure"] == job], lambda e: len(e) == 1)
     schema("customer.erased").validate(erased)
     assert erased["data"]["client"] == alice.sub and erased["actor"] == "ops-lifecycle"
-    # Alice's purged ticket was found no more; her quota record was.
-    assert erased["data"]["removed"]["tickets"] == 0 and erased["data"]["removed"]["records"] >= 1
+    # Alice's purged ticket was found no more; the live one and her quota record were.
+    assert erased["data"]["removed"]["tickets"] == 1 and erased["data"]["removed"]["records"] >= 1
+    [purged] = wait_for(lambda: receiver.events("/lifecycle", live), lambda e: len(e) == 1)
+    schema("ticket.purged").validate(purged)
+    assert purged["data"] == {"reason": "erased"} and purged["ticketVersion"] == 1
     # A ticket closed past the retention period (RETENTION_DAYS=30 locally) is purged too.
     old = Client(api_url, unique("kept"))
     closed = old.create()["_id"]

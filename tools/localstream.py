@@ -11,8 +11,8 @@ number, and one that fails as a whole (an error, no answer) again from its start
 pause, as the mapping retries. Started by tools/localproxy.py beside its S3 notifications.
 
 DynamoDB's TTL, which moto does not run: `TtlSweeper` deletes the items whose `expiresAt`
-(the table's TTL attribute) has passed, each under the condition that it still has, as the TTL
-process does some time after expiry (here every SWEEP_SECONDS, or at once on `POST /__ttl` to
+(the table's TTL attribute) has passed (tools/moto_server.py tells which, reading the table in
+place), each under the condition that it still has, as the TTL process does some time after expiry (here every SWEEP_SECONDS, or at once on `POST /__ttl` to
 the proxy); the stream's records of those deletions carry the `userIdentity` that AWS gives
 TTL deletions (`Service` / `dynamodb.amazonaws.com`), which event filters can match.
 """
@@ -60,32 +60,24 @@ class TtlSweeper:
         """Deletes what has expired; how many items went."""
         with self.lock:
             now = int(time.time())
-            deleted, start = 0, None
-            while True:
-                body = {"TableName": self.table, "ProjectionExpression": "PK, SK, #ttl",
-                        "FilterExpression": "#ttl < :now",
-                        "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-                        "ExpressionAttributeValues": {":now": {"N": str(now)}}}
-                if start:
-                    body["ExclusiveStartKey"] = start
-                page = _call(self.upstream, "DynamoDB_20120810.Scan", body)
-                for item in page.get("Items", []):
-                    with SWEPT_LOCK:
-                        SWEPT[_swept_key(item)] = time.time()
-                    try:
-                        with self.serial:
-                            _call(self.upstream, "DynamoDB_20120810.DeleteItem", {
-                                "TableName": self.table,
-                                "Key": {"PK": item["PK"], "SK": item["SK"]},
-                                "ConditionExpression": "#ttl < :now",
-                                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-                                "ExpressionAttributeValues": {":now": {"N": str(now)}}})
-                        deleted += 1
-                    except OSError:
-                        pass  # no longer expired (a restore removed its expiry meanwhile)
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    break
+            deleted = 0
+            url = f"{self.upstream}/__ttl/expired?table={self.table}&now={now}"
+            with urllib.request.urlopen(url, timeout=60) as res:
+                expired = json.loads(res.read())
+            for item in expired:
+                with SWEPT_LOCK:
+                    SWEPT[_swept_key(item)] = time.time()
+                try:
+                    with self.serial:
+                        _call(self.upstream, "DynamoDB_20120810.DeleteItem", {
+                            "TableName": self.table,
+                            "Key": {"PK": item["PK"], "SK": item["SK"]},
+                            "ConditionExpression": "#ttl < :now",
+                            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                            "ExpressionAttributeValues": {":now": {"N": str(now)}}})
+                    deleted += 1
+                except OSError:
+                    pass  # no longer expired (a restore removed its expiry meanwhile)
             with SWEPT_LOCK:
                 for key, at in list(SWEPT.items()):
                     if time.time() - at > FORGET_SECONDS:

@@ -1,5 +1,6 @@
 """moto_server as the local stack runs it (tools/stack.sh), with four fixes to its speed (the
-last three at the end of this file), none to its behaviour. The first: before a TransactWriteItems, moto backs up each table it touches by deep-copying
+last three at the end of this file), none to its behaviour, and the query DynamoDB's local
+TTL needs (at the very end). The first: before a TransactWriteItems, moto backs up each table it touches by deep-copying
 the whole table, once for every item of the transaction, so a transaction costs (items) x
 (table size). The end-to-end table holds tens of megabytes (the bounds tests' threads) and the
 stream consumer's transactions up to 92 items: seconds each, timing out everything queued
@@ -12,15 +13,18 @@ back and the stream records it wrote are dropped, as moto's own rollback does.
 
 import copy
 import functools
+import json
 import sys
 import threading
 import types
+import urllib.parse
 
 import moto.dynamodb.models as dynamodb_models
 import moto.sqs.models as sqs_models
 from jsonpath_ng import ext as jsonpath_ext
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.moto_server import werkzeug_app
 from moto.server import main
 
 _transact = dynamodb_models.DynamoDBBackend.transact_write_items
@@ -146,6 +150,55 @@ Table.query = query
 # expressions, each compiled anew (a parser generator run per expression): tens of
 # milliseconds an event. The compiled expressions are kept (they are immutable).
 jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)
+
+# DynamoDB's TTL, which moto does not run: tools/localstream.py deletes expired items itself,
+# and asks here which they are (`GET /__ttl/expired?table=T&now=EPOCH`: their keys and
+# expiry). A Scan through the API for it serialised every item of a large table, page after
+# page, holding the interpreter for seconds; this reads the table in place.
+_dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+TTL_ATTRIBUTE = "expiresAt"
+
+
+def _expired(table_name, now):
+    out = []
+    for backend in dynamodb_models.dynamodb_backends.values():
+        for regional in backend.values():
+            table = regional.tables.get(table_name)
+            if table is None:
+                continue
+            for _ in range(5):
+                try:
+                    items = table.all_items()
+                    break
+                except RuntimeError:  # changed while read: read again
+                    continue
+            else:
+                items = []
+            for item in items:
+                ttl = item.attrs.get(TTL_ATTRIBUTE)
+                if ttl is None or ttl.type != "N":
+                    continue
+                try:
+                    expired = float(ttl.value) < now
+                except ValueError:
+                    continue
+                if expired:
+                    out.append({k: item.attrs[k].to_json()
+                                for k in ("PK", "SK", TTL_ATTRIBUTE) if k in item.attrs})
+    return out
+
+
+def _call(self, environ, start_response):
+    if environ.get("PATH_INFO") != "/__ttl/expired":
+        return _dispatch(self, environ, start_response)
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    body = json.dumps(_expired(query["table"][0], float(query["now"][0]))).encode()
+    start_response("200 OK", [("content-type", "application/json"),
+                              ("content-length", str(len(body)))])
+    return [body]
+
+
+werkzeug_app.DomainDispatcherApplication.__call__ = _call
 
 if __name__ == "__main__":
     sys.exit(main())

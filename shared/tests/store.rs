@@ -930,9 +930,11 @@ async fn a_deleted_ticket_leaves_the_lists_takes_no_change_and_its_purge_removes
         .await
         .unwrap();
     assert_eq!(items, 2, "the first thread and the reply");
-    assert!(store.delete_ticket_item(&gone.id).await.unwrap());
+    let was = store.delete_ticket_item(&gone.id).await.unwrap().unwrap();
+    assert_eq!((was.id.clone(), was.version), (gone.id.clone(), 3));
+    assert!(was.deletion.is_some(), "the ticket as it was");
     assert!(
-        !store.delete_ticket_item(&gone.id).await.unwrap(),
+        store.delete_ticket_item(&gone.id).await.unwrap().is_none(),
         "gone already"
     );
     assert!(store.ticket(&gone.id).await.unwrap().is_none());

@@ -12,8 +12,10 @@ pub async fn handle(app: &App, event: StreamEvent) -> DynamoDbEventResponse {
     let (mut deleted, mut retention) = (0, 0);
     for removed in event.records.iter().filter_map(removed_ticket) {
         let id = &removed.ticket;
-        match purge_ticket(app, id).await {
-            (went, Ok(())) => {
+        let purge = purge_ticket(app, id).await;
+        let went = purge.removed;
+        match purge.result {
+            Ok(()) => {
                 if removed.reason == "deleted" {
                     deleted += 1;
                 } else {
@@ -21,7 +23,7 @@ pub async fn handle(app: &App, event: StreamEvent) -> DynamoDbEventResponse {
                 }
                 tracing::info!(ticket = %id, reason = removed.reason, items = went.items, files = went.files, "ticket purged");
             }
-            (went, Err(e)) => {
+            Err(e) => {
                 tracing::error!(ticket = %id, error = %e, items = went.items, files = went.files, "ticket not purged (all of it): delivered again");
                 return stream_failure(Some(&removed.sequence));
             }

@@ -11,9 +11,10 @@ use sha2::{Digest, Sha256};
 
 use super::lifecycle::purge_ticket;
 use super::App;
-use crate::domain::{Caller, EventKind, TicketId, Timestamp, UserId};
+use crate::domain::events::purge_event;
+use crate::domain::{Caller, EventKind, Ticket, TicketId, Timestamp, UserId};
 use crate::error::ApiError;
-use crate::outbound::{BusEntry, Outbound};
+use crate::outbound::{BusEntry, Outbound, PUT_EVENTS_MAX};
 use crate::store::{ErasureRecord, Removed};
 use crate::view;
 use tokio::task::JoinSet;
@@ -155,7 +156,8 @@ pub async fn erase_step(app: &App, out: &Outbound, body: &str) -> Result<(), Api
         waits: step.waits,
     };
     if !ids.is_empty() {
-        let (removed, failure) = purge_all(app, ids).await;
+        let (removed, purged, failure) = purge_all(app, ids).await;
+        announce_purged(out, &purged).await;
         // A step that failed part-way records what it removed and leaves the rest to the next
         // step; one that removed nothing is handed over again by the queue (and parked in the
         // dead-letter queue if it keeps failing).
@@ -226,9 +228,11 @@ pub async fn erase_step(app: &App, out: &Outbound, body: &str) -> Result<(), Api
 }
 
 /// Purges the tickets, [`PURGES_AT_ONCE`] at a time, stopping after the first group with a
-/// failure: what went (also of the tickets that failed part-way), and the failure.
-async fn purge_all(app: &App, ids: Vec<TicketId>) -> (Removed, Option<ApiError>) {
+/// failure: what went (also of the tickets that failed part-way), the tickets whose item
+/// went, and the failure.
+async fn purge_all(app: &App, ids: Vec<TicketId>) -> (Removed, Vec<Ticket>, Option<ApiError>) {
     let mut removed = Removed::default();
+    let mut purged = Vec::new();
     for group in ids.chunks(PURGES_AT_ONCE) {
         let mut purges = JoinSet::new();
         for id in group {
@@ -237,20 +241,54 @@ async fn purge_all(app: &App, ids: Vec<TicketId>) -> (Removed, Option<ApiError>)
         }
         let mut failure = None;
         while let Some(done) = purges.join_next().await {
-            let (went, result) = match done {
-                Ok(done) => done,
-                Err(e) => (Removed::default(), Err(ApiError::internal("purge task", e))),
+            let purge = match done {
+                Ok(purge) => purge,
+                Err(e) => {
+                    failure.get_or_insert(ApiError::internal("purge task", e));
+                    continue;
+                }
             };
-            removed.add(went);
-            if let Err(e) = result {
+            removed.add(purge.removed);
+            purged.extend(purge.ticket.map(|t| *t));
+            if let Err(e) = purge.result {
                 failure.get_or_insert(e);
             }
         }
         if failure.is_some() {
-            return (removed, failure);
+            return (removed, purged, failure);
         }
     }
-    (removed, None)
+    (removed, purged, None)
+}
+
+/// `ticket.purged` (reason `erased`) for each ticket an erasure step removed, on the bus, ten
+/// to a PutEvents. Best effort: the tickets are gone either way, and a step repeated would
+/// not find them again; what did not go is logged.
+async fn announce_purged(out: &Outbound, tickets: &[Ticket]) {
+    let at = Timestamp::now();
+    let entries: Vec<BusEntry> = tickets
+        .iter()
+        .map(|t| {
+            let event = purge_event(t, at.clone(), false);
+            BusEntry {
+                kind: event.kind().as_str(),
+                detail: view::event(&event).to_string(),
+                time: at.time(),
+            }
+        })
+        .collect();
+    for chunk in entries.chunks(PUT_EVENTS_MAX) {
+        match out.put_events(chunk).await {
+            Ok(results) if results.iter().all(Option::is_none) => {}
+            Ok(results) => {
+                let lost = results.iter().filter(|r| r.is_some()).count();
+                tracing::error!(lost, "ticket.purged events not put on the bus");
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, lost = chunk.len(), "ticket.purged events not put on the bus")
+            }
+        }
+    }
 }
 
 /// `customer.erased` on the bus: the customer's id, for integrators to erase their copies

@@ -49,9 +49,13 @@ async fn events_of(app: &App, change: &StreamChange) -> Result<Vec<Event>, ApiEr
             };
             Ok(ticket_events(before.as_deref(), after, &threads))
         }
-        Some(Written::TicketRemoved { before, by_ttl }) => {
-            Ok(vec![purge_event(before, change.at.clone(), *by_ttl)])
-        }
+        // DynamoDB's TTL removed it (its deletion's grace or its retention ended); an erasure
+        // announces the tickets it removes itself, and anything else that removes a ticket
+        // item (maintenance, a test's clean-up) is no change of the service's.
+        Some(Written::TicketRemoved { before, by_ttl }) => Ok(by_ttl
+            .then(|| purge_event(before, change.at.clone(), true))
+            .into_iter()
+            .collect()),
         Some(Written::Attachment { before, after }) => {
             let before = before.as_deref();
             if attachment_event(before, after, 0, change.at.clone()).is_none() {

@@ -86,10 +86,18 @@ pub async fn restore_ticket(app: &App, caller: &Caller, id: &TicketId) -> Result
     ))
 }
 
+/// What a ticket's purge did: what went (also when it failed part-way), the ticket as it was
+/// when its item went (none if it was gone already), and how it ended.
+pub struct Purge {
+    pub removed: Removed,
+    pub ticket: Option<Box<Ticket>>,
+    pub result: Result<(), ApiError>,
+}
+
 /// Purges a ticket: the objects under its prefix and its threads and attachment records
 /// (together), then its ticket item. Run again after a failure, it removes what is left; on
-/// a purged ticket it removes nothing. What went, also when it failed part-way.
-pub async fn purge_ticket(app: &App, id: &TicketId) -> (Removed, Result<(), ApiError>) {
+/// a purged ticket it removes nothing.
+pub async fn purge_ticket(app: &App, id: &TicketId) -> Purge {
     let mut removed = Removed::default();
     let prefix = format!("tickets/{id}/");
     // Boxed: the SDK's futures nest deep enough that a caller's own future (a function's
@@ -104,15 +112,21 @@ pub async fn purge_ticket(app: &App, id: &TicketId) -> (Removed, Result<(), ApiE
     let contents = Box::pin(app.store.purge_ticket_contents(id, &mut items));
     let (files, contents) = tokio::join!(files, contents);
     removed.items = items;
+    let mut ticket = None;
     let result = match (files, contents) {
         (Ok(n), Ok(())) => {
             removed.files = n;
             app.store.delete_ticket_item(id).await.map(|was| {
-                removed.items += u64::from(was);
-                removed.tickets = u64::from(was);
+                removed.items += u64::from(was.is_some());
+                removed.tickets = u64::from(was.is_some());
+                ticket = was.map(Box::new);
             })
         }
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
-    (removed, result)
+    Purge {
+        removed,
+        ticket,
+        result,
+    }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::*;
 use super::{decode, key_string, n, s, sdk_error, Item, Store, BATCH_WRITE_MAX};
-use crate::domain::{Status, TicketId};
+use crate::domain::{Status, Ticket, TicketId};
 use crate::error::ApiError;
 
 pub(crate) fn erasure_pk(id: &str) -> String {
@@ -126,9 +126,10 @@ impl Store {
     }
 
     /// Deletes a ticket's item: the last of a purge, so that one that stops part-way leaves
-    /// the ticket to be found (and purged again) by whatever started it. Whether it was there.
+    /// the ticket to be found (and purged again) by whatever started it. The ticket as it was,
+    /// if it was there.
     #[tracing::instrument(skip_all, fields(ticket = %id))]
-    pub async fn delete_ticket_item(&self, id: &TicketId) -> Result<bool, ApiError> {
+    pub async fn delete_ticket_item(&self, id: &TicketId) -> Result<Option<Ticket>, ApiError> {
         let out = self
             .client
             .delete_item()
@@ -139,7 +140,10 @@ impl Store {
             .send()
             .await
             .map_err(|e| sdk_error("delete ticket", e))?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        match out.attributes.filter(|a| !a.is_empty()) {
+            Some(item) => decode(item).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Up to `limit` of a customer's tickets, live and deleted ones (`byClient`: their lists'
