@@ -25,6 +25,7 @@ import urllib.request
 
 POLL_SECONDS = 0.25
 RETRY_SECONDS = 1.0
+READ_LIMIT = 1000
 SWEEP_SECONDS = 60
 TTL_ATTRIBUTE = "expiresAt"
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -200,8 +201,11 @@ class Bridge:
                        {"StreamArn": stream})["StreamDescription"]["Shards"]
         for shard in shards:
             sid = shard["ShardId"]
+            # Lambda's poller reads the shard in pages of up to 1,000 records and filters them
+            # before it batches: a consumer whose filter matches few records (purge-tickets)
+            # is not held back by reading the others `BatchSize` at a time.
             out = _call(self.upstream, "DynamoDBStreams_20120810.GetRecords",
-                        {"ShardIterator": self.shard_iterator(sid), "Limit": self.batch_size})
+                        {"ShardIterator": self.shard_iterator(sid), "Limit": READ_LIMIT})
             read = [ttl_identity(r) for r in out.get("Records", [])]
             records = [r for r in read
                        if not self.patterns or any(matches(p, r) for p in self.patterns)]
@@ -210,7 +214,11 @@ class Bridge:
                 oldest = records[0]["dynamodb"].get("ApproximateCreationDateTime", 0)
                 if len(records) < self.batch_size and time.time() - oldest < self.window:
                     continue
-                again = self.deliver(records)
+                again = None
+                for i in range(0, len(records), self.batch_size):
+                    again = self.deliver(records[i:i + self.batch_size])
+                    if again:
+                        break
                 if again:
                     # Delivered again from the failed record on the next poll, after a pause.
                     self.position[sid] = ("AT_SEQUENCE_NUMBER", again)
