@@ -267,40 +267,59 @@ pub fn deletion(t: &Ticket) -> Value {
 /// An erasure job: its state and what it removed. It names no one: the customer only as a
 /// digest under the deployment's key.
 pub fn erasure(job: &crate::store::ErasureRecord) -> Value {
+    let mut v = job_head(
+        &job.id,
+        &job.state,
+        &job.client_digest,
+        (&job.requested_by, &job.requested_at),
+        job.finished_at.as_deref(),
+    );
+    v["removed"] = json!({
+        "tickets": job.tickets,
+        "items": job.items,
+        "files": job.files,
+        "records": job.records,
+    });
+    v
+}
+
+/// What an erasure's and an export's answers share: the job's id and state, whom it is about
+/// (a digest), who asked and when, when it finished.
+fn job_head(
+    id: &str,
+    state: &str,
+    client_digest: &str,
+    requested: (&str, &str),
+    finished_at: Option<&str>,
+) -> Value {
     json!({
-        "_id": job.id,
-        "state": job.state,
-        "clientDigest": job.client_digest,
-        "requestedBy": job.requested_by,
-        "requestedAt": job.requested_at,
-        "finishedAt": job.finished_at,
-        "removed": {
-            "tickets": job.tickets,
-            "items": job.items,
-            "files": job.files,
-            "records": job.records,
-        },
+        "_id": id,
+        "state": state,
+        "clientDigest": client_digest,
+        "requestedBy": requested.0,
+        "requestedAt": requested.1,
+        "finishedAt": finished_at,
     })
 }
 
 /// An export job: its state, what the archive holds, and once done a link to download it.
 pub fn export(job: &crate::store::ExportRecord, download: Option<(String, Timestamp)>) -> Value {
-    json!({
-        "_id": job.id,
-        "state": job.state,
-        "clientDigest": job.client_digest,
-        "requestedBy": job.requested_by,
-        "requestedAt": job.requested_at,
-        "finishedAt": job.finished_at,
-        "archive": {
-            "tickets": job.tickets,
-            "threads": job.threads,
-            "files": job.files,
-            "bytes": job.bytes,
-        },
-        "download": download.map(|(url, expires)| json!({"url": url, "expiresAt": expires})),
-        "error": job.error,
-    })
+    let mut v = job_head(
+        &job.id,
+        &job.state,
+        &job.client_digest,
+        (&job.requested_by, &job.requested_at),
+        job.finished_at.as_deref(),
+    );
+    v["archive"] = json!({
+        "tickets": job.tickets,
+        "threads": job.threads,
+        "files": job.files,
+        "bytes": job.bytes,
+    });
+    v["download"] = json!(download.map(|(url, expires)| json!({"url": url, "expiresAt": expires})));
+    v["error"] = json!(job.error);
+    v
 }
 
 /// One ticket as an export holds it: as its customer sees it, with every thread they see and

@@ -8,7 +8,6 @@ use super::keys::*;
 use super::{decode, n, s, sdk_error, Item, Store};
 use crate::domain::Ticket;
 use crate::error::ApiError;
-use crate::idempotency::EXPIRES_ATTRIBUTE;
 
 fn export_pk(id: &str) -> String {
     format!("EXPORT#{id}")
@@ -53,35 +52,20 @@ pub struct TicketsPage {
 }
 
 impl Store {
-    #[tracing::instrument(skip_all)]
+    /// Records a new export job, kept [`EXPORT_DAYS`] (TTL).
     pub async fn put_export(&self, job: &ExportRecord, now: i64) -> Result<(), ApiError> {
-        let mut item = to_item(job)?;
-        item.insert(PK.into(), s(export_pk(&job.id)));
-        item.insert(SK.into(), s(EXPORT_SK));
-        item.insert(EXPIRES_ATTRIBUTE.into(), n(now + EXPORT_DAYS * 86_400));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| sdk_error("put export", e))?;
-        Ok(())
+        let expires = now + EXPORT_DAYS * 86_400;
+        self.put_record(
+            (export_pk(&job.id), EXPORT_SK),
+            job,
+            Some(expires),
+            "put export",
+        )
+        .await
     }
 
-    #[tracing::instrument(skip_all)]
     pub async fn export(&self, id: &str) -> Result<Option<ExportRecord>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(export_pk(id)))
-            .key(SK, s(EXPORT_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("export", e))?;
-        out.item.map(decode).transpose()
+        self.record((export_pk(id), EXPORT_SK), "export").await
     }
 
     /// Ends a running job (`done` or `failed`), forgetting the customer. False when it was

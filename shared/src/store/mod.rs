@@ -189,6 +189,52 @@ impl Store {
         format!("COUNTS#ALL#{shard}")
     }
 
+    /// Puts a job's record (an erasure's, an export's) as a new item, kept until
+    /// `expires_at` (TTL) if given.
+    pub(crate) async fn put_record<T: serde::Serialize>(
+        &self,
+        key: (String, &str),
+        value: &T,
+        expires_at: Option<i64>,
+        context: &str,
+    ) -> Result<(), ApiError> {
+        let mut item = keys::to_item(value)?;
+        item.insert(PK.into(), s(key.0));
+        item.insert(SK.into(), s(key.1));
+        if let Some(at) = expires_at {
+            item.insert(crate::idempotency::EXPIRES_ATTRIBUTE.into(), n(at));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await
+            .map_err(|e| sdk_error(context, e))?;
+        Ok(())
+    }
+
+    /// A record by its key, read consistently.
+    pub(crate) async fn record<T: serde::de::DeserializeOwned>(
+        &self,
+        key: (String, &str),
+        context: &str,
+    ) -> Result<Option<T>, ApiError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(key.0))
+            .key(SK, s(key.1))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(context, e))?;
+        out.item.map(decode).transpose()
+    }
+
     /// One BatchWriteItem of up to [`BATCH_WRITE_MAX`] puts or deletes of this table, what
     /// DynamoDB leaves unprocessed sent again after a growing pause (a busy partition), 429
     /// when some is still left after [`BATCH_WRITE_TRIES`] sends.

@@ -239,36 +239,13 @@ impl Store {
     }
 
     /// Records a new erasure job (its id is new: a put that finds one is refused).
-    #[tracing::instrument(skip_all)]
     pub async fn put_erasure(&self, job: &ErasureRecord) -> Result<(), ApiError> {
-        let mut item = to_item(job)?;
-        item.insert(PK.into(), s(erasure_pk(&job.id)));
-        item.insert(SK.into(), s(ERASURE_SK));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
+        self.put_record((erasure_pk(&job.id), ERASURE_SK), job, None, "put erasure")
             .await
-            .map_err(|e| sdk_error("put erasure", e))?;
-        Ok(())
     }
 
-    #[tracing::instrument(skip_all)]
     pub async fn erasure(&self, id: &str) -> Result<Option<ErasureRecord>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(erasure_pk(id)))
-            .key(SK, s(ERASURE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("erasure", e))?;
-        out.item.map(decode).transpose()
+        self.record((erasure_pk(id), ERASURE_SK), "erasure").await
     }
 
     /// Adds a step's removals to the job and moves it to step `step + 1`, only if it is still
