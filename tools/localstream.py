@@ -25,7 +25,7 @@ import urllib.request
 
 POLL_SECONDS = 0.25
 RETRY_SECONDS = 1.0
-READ_LIMIT = 1000
+READ_LIMIT = 100
 SWEEP_SECONDS = 60
 TTL_ATTRIBUTE = "expiresAt"
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -201,9 +201,11 @@ class Bridge:
                        {"StreamArn": stream})["StreamDescription"]["Shards"]
         for shard in shards:
             sid = shard["ShardId"]
-            # Lambda's poller reads the shard in pages of up to 1,000 records and filters them
-            # before it batches: a consumer whose filter matches few records (purge-tickets)
-            # is not held back by reading the others `BatchSize` at a time.
+            # Lambda's poller reads the shard in pages (of up to 1,000 records) and filters them
+            # before it batches: a consumer whose filter matches few records (purge-tickets,
+            # BatchSize 10) is not held back by reading the others `BatchSize` at a time.
+            # Pages of 100 here: moto serialises whole pages (images of 60 KB threads), and
+            # 1,000-record pages for every consumer four times a second overloaded it.
             out = _call(self.upstream, "DynamoDBStreams_20120810.GetRecords",
                         {"ShardIterator": self.shard_iterator(sid), "Limit": READ_LIMIT})
             read = [ttl_identity(r) for r in out.get("Records", [])]
