@@ -63,7 +63,7 @@ pub fn by_ttl(record: &StreamRecord) -> bool {
 pub struct Removed {
     pub ticket: crate::domain::TicketId,
     pub sequence: String,
-    pub reason: &'static str,
+    pub reason: crate::domain::events::PurgeReason,
 }
 
 /// The ticket whose item a stream record shows removed; none for any other record.
@@ -86,7 +86,11 @@ pub fn removed_ticket(record: &StreamRecord) -> Option<Removed> {
     Some(Removed {
         ticket,
         sequence: change.sequence_number.clone().unwrap_or_default(),
-        reason: if deleted { "deleted" } else { "retention" },
+        reason: if deleted {
+            crate::domain::events::PurgeReason::Deleted
+        } else {
+            crate::domain::events::PurgeReason::Retention
+        },
     })
 }
 

@@ -4,6 +4,7 @@
 //! logs. A failure answers with that record (partial batch failure): the stream delivers it
 //! again, and the purge removes what is left.
 
+use support_tickets::domain::events::PurgeReason;
 use support_tickets::event::{removed_ticket, stream_failure, DynamoDbEventResponse, StreamEvent};
 use support_tickets::service::purge_ticket;
 use support_tickets::App;
@@ -16,12 +17,12 @@ pub async fn handle(app: &App, event: StreamEvent) -> DynamoDbEventResponse {
         let went = purge.removed;
         match purge.result {
             Ok(()) => {
-                if removed.reason == "deleted" {
+                if removed.reason == PurgeReason::Deleted {
                     deleted += 1;
                 } else {
                     retention += 1;
                 }
-                tracing::info!(ticket = %id, reason = removed.reason, items = went.items, files = went.files, "ticket purged");
+                tracing::info!(ticket = %id, reason = removed.reason.as_str(), items = went.items, files = went.files, "ticket purged");
             }
             Err(e) => {
                 tracing::error!(ticket = %id, error = %e, items = went.items, files = went.files, "ticket not purged (all of it): delivered again");
