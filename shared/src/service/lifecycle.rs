@@ -112,16 +112,18 @@ pub async fn purge_ticket(app: &App, id: &TicketId) -> Purge {
     let contents = Box::pin(app.store.purge_ticket_contents(id, &mut items));
     let (files, contents) = tokio::join!(files, contents);
     removed.items = items;
+    // What was removed counts even when the other half failed: the next try finds it gone
+    // and would not count it again.
+    if let Ok(n) = files {
+        removed.files = n;
+    }
     let mut ticket = None;
     let result = match (files, contents) {
-        (Ok(n), Ok(())) => {
-            removed.files = n;
-            app.store.delete_ticket_item(id).await.map(|was| {
-                removed.items += u64::from(was.is_some());
-                removed.tickets = u64::from(was.is_some());
-                ticket = was.map(Box::new);
-            })
-        }
+        (Ok(_), Ok(())) => app.store.delete_ticket_item(id).await.map(|was| {
+            removed.items += u64::from(was.is_some());
+            removed.tickets = u64::from(was.is_some());
+            ticket = was.map(Box::new);
+        }),
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
     Purge {
