@@ -247,3 +247,12 @@ def test_only_functions_that_presign_or_confirm_link_the_s3_client(package, link
     assert "jsonwebtoken" not in crates, package
     # One TLS stack: rustls with ring; no OpenSSL, no aws-lc.
     assert not crates & {"openssl", "openssl-sys", "native-tls", "aws-lc-rs", "aws-lc-sys"}, package
+
+
+def test_every_function_runs_on_one_thread():
+    """Lambda hands an instance one event at a time: a multi-threaded runtime's extra workers
+    (and their allocator arenas) only cost memory (docs/performance.md)."""
+    mains = sorted((ROOT / "functions").glob("*/src/main.rs"))
+    assert len(mains) == len(list((ROOT / "functions").iterdir()))
+    for main in mains:
+        assert '#[tokio::main(flavor = "current_thread")]' in main.read_text(), main

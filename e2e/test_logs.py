@@ -44,6 +44,19 @@ def test_requests_are_logged_as_json_without_secrets(alice):
     assert ("POST", 201) in statuses and ("GET", 401) in statuses
 
 
+def test_functions_connect_to_dynamodb_during_init(alice):
+    """Each function instance opens its DynamoDB connection (TLS, credentials) before it asks
+    for its first event, and says how long that took; none failed to (service::App::connect).
+    """
+    assert alice.call("GET").status_code == 200
+    text, lines = request_lines()
+    connected = [l["fields"] for l in lines
+                 if l.get("fields", {}).get("message") == "connected during init"]
+    assert connected, "functions connect during init"
+    assert all(isinstance(f["ms"], (int, float)) and f["ms"] >= 0 for f in connected)
+    assert "could not connect during init" not in text
+
+
 def test_nothing_secret_is_logged_even_at_trace(tmp_path):
     """An operator may set the log level to TRACE, where lambda_runtime logs each raw event
     (the bearer token and the body): those libraries stop at DEBUG whatever the level."""

@@ -28,6 +28,10 @@ OUT = pathlib.Path(os.environ.get("BENCH_OUT", ROOT / "target" / "bench"))
 COLD_STARTS = int(os.environ.get("COLD_STARTS", "25"))
 WARM = int(os.environ.get("WARM", "1000"))
 CALLGRIND_WARM = int(os.environ.get("CALLGRIND_WARM", "50"))
+# The floor: hello world on lambda_http 1.x (tools/bench-floor), built with the same profile in
+# the same run; every function's figures are also given as ratios to it, which survive a noisy
+# machine better than milliseconds do.
+FLOOR = "bench-floor"
 FUNCTIONS = ["create-ticket", "get-ticket", "list-threads", "list-tickets", "add-thread",
              "update-status",
              "update-ticket", "confirm-attachment", "escalate-tickets", "renew-upload",
@@ -149,6 +153,10 @@ class RuntimeApi:
 
 def function_env(api, name):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_LAMBDA")}
+    if os.environ.get("BENCH_ENDPOINT_URL"):
+        # Over TLS, as in AWS (tools/tlsproxy.py in front of moto; tools/bench.sh).
+        env["AWS_ENDPOINT_URL"] = os.environ["BENCH_ENDPOINT_URL"]
+        env["AWS_CA_BUNDLE"] = os.environ["BENCH_CA_BUNDLE"]
     env.update({
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
         "AWS_LAMBDA_FUNCTION_NAME": name,
@@ -256,6 +264,7 @@ def workloads(seeded):
                    "priority": "low", "category": "general",
                    "attachments": [{"filename": "trace.log", "size": 2048, "type": "text/plain"}]}
     return {
+        FLOOR: [sample("get-ticket")],
         "create-ticket": [with_claims(sample("create-ticket"), CUSTOMER, body=create_body)],
         "get-ticket": [with_claims(sample("get-ticket"), CUSTOMER, reading)],
         "list-threads": [with_claims(sample("list-threads"), CUSTOMER, reading)],
@@ -279,22 +288,45 @@ def ok_answer(name, answer):
 
 
 def cold_starts(name, events):
-    inits, firsts = [], []
+    """Spawn to first /next (init), spawn to first answer (cold start), and the first
+    invocation alone (event handed out to answer): what a cold start's request waits beyond a
+    warm one's is the first invocation minus the warm median (warm_burst)."""
+    inits, firsts, invocations = [], [], []
+    log = OUT / f"{name}.log"
+    before = log.stat().st_size if log.exists() else 0  # seeding's own lines
     for i in range(COLD_STARTS):
         api = RuntimeApi()
         proc, t0 = start(api, name)
         try:
             t_next = api.nexts.get(timeout=30)
             api.events.put(events[i % len(events)])
-            at, _, answer = api.answer()
+            at, handed, answer = api.answer()
             ok_answer(name, answer)
         finally:
             stop(proc)
             api.close()
         inits.append((t_next - t0) * 1000)
         firsts.append((at - t0) * 1000)
+        invocations.append((at - handed) * 1000)
     return {"init_ms_median": statistics.median(inits), "cold_start_ms_median": statistics.median(firsts),
-            "cold_start_ms_min": min(firsts), "cold_start_ms_max": max(firsts)}
+            "cold_start_ms_min": min(firsts), "cold_start_ms_max": max(firsts),
+            "first_invocation_ms_median": statistics.median(invocations),
+            **warm_ups(log, before)}
+
+
+def warm_ups(log, skip):
+    """The connection each cold start made during init (its own log line: App::connect), in
+    ms: part of init, and here mostly moto's answer; the floor makes none."""
+    ms = []
+    text = log.read_bytes()[skip:].decode(errors="replace") if log.exists() else ""
+    for line in text.splitlines():
+        if "connected during init" not in line:
+            continue
+        try:
+            ms.append(float(json.loads(line)["fields"]["ms"]))
+        except (ValueError, KeyError):
+            pass
+    return {"warm_up_ms_median": statistics.median(ms)} if ms else {}
 
 
 def status_kib(pid, field):
@@ -326,13 +358,22 @@ def warm_burst(name, events):
                 latencies.append((at - handed) * 1000)
         api.nexts.get(timeout=30)
         peak = status_kib(proc.pid, "VmHWM")
+        cpu_ms = cpu_time_ms(proc.pid)
     finally:
         stop(proc)
         api.close()
     latencies.sort()
     return {"warm_ms_median": statistics.median(latencies),
             "warm_ms_p99": latencies[int(len(latencies) * 0.99) - 1],
-            "peak_rss_mib": peak / 1024}
+            "peak_rss_mib": peak / 1024,
+            # user + system time of the whole burst, per invocation (the first one included)
+            "cpu_ms_per_invocation": cpu_ms / (WARM + 1)}
+
+
+def cpu_time_ms(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) * 1000 / ticks  # utime + stime
 
 
 def instructions(name, events, answered):
@@ -366,12 +407,15 @@ def size(path):
 
 
 def main():
+    names = sys.argv[1:]
+    if names[:1] == ["--list"]:  # what tools/bench.sh builds
+        print("\n".join([FLOOR, *(names[1:] or FUNCTIONS)]))
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     for f in OUT.glob("*.log"):
         f.unlink()
     results = {}
-    only = sys.argv[1:] or FUNCTIONS
-    for name in only:
+    for name in [FLOOR, *(names or FUNCTIONS)]:
         print(f"[bench] {name}", file=sys.stderr, flush=True)
         reset_aws()
         loads = workloads(seed())
@@ -382,6 +426,7 @@ def main():
         }
         r.update(cold_starts(name, loads[name]))
         r.update(warm_burst(name, loads[name]))
+        r["first_minus_warm_ms"] = r["first_invocation_ms_median"] - r["warm_ms_median"]
         if name in GROWING:  # the burst left moto re-seeded: fresh tickets for the next runs
             reset_aws()
             loads = workloads(seed())
@@ -398,29 +443,85 @@ def main():
         "cores": os.cpu_count(),
         "rustc": subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip(),
         "date": time.strftime("%Y-%m-%d"),
+        "backend": "TLS (tools/tlsproxy.py) to moto" if os.environ.get("BENCH_ENDPOINT_URL") else "plain HTTP to moto",
     }
     (OUT / "results.json").write_text(json.dumps({"machine": machine, "functions": results}, indent=1))
-    (OUT / "results.md").write_text(table(results, machine))
-    print(table(results, machine))
+    text = table(results, machine) + "\n" + power(results)
+    (OUT / "results.md").write_text(text)
+    print(text)
 
 
 def mb(n):
     return f"{n / 1e6:.2f}" if n else "n/a"
 
 
+def ratio(value, floor):
+    return f"{value / floor:.2f}" if value is not None and floor else "n/a"
+
+
 def table(results, machine):
-    lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['rustc']}, {machine['date']}.",
+    floor = results.get(FLOOR, {})
+    lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['rustc']}, {machine['date']}; backend: {machine['backend']}.",
              "",
-             "| function | arm64 binary MB | arm64 zip MB | host binary MB | cold start ms (median) | init ms | init instr. (M) | 1st invocation instr. (M) | warm invocation instr. (k) | peak RSS MiB | warm ms median | warm ms p99 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| function | arm64 binary MB | arm64 zip MB | init ms | × floor | of it, connecting ms | cold start ms | × floor | 1st invocation − warm ms | init instr. (M) | 1st invocation instr. (M) | warm invocation instr. (k) | peak RSS MiB | × floor | warm ms median | warm ms p99 | CPU ms / invocation |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        lines.append("| {} | {} | {} | {} | {:.1f} | {:.1f} | {} | {} | {} | {:.1f} | {:.2f} | {:.2f} |".format(
-            name, mb(r["binary_bytes_arm64"]), mb(r["zip_bytes_arm64"]), mb(r["binary_bytes_host"]),
-            r["cold_start_ms_median"], r["init_ms_median"],
-            f"{r['init_instructions'] / 1e6:.1f}" if "init_instructions" in r else "n/a",
-            f"{r['first_invocation_instructions'] / 1e6:.1f}" if "init_instructions" in r else "n/a",
-            f"{r['warm_invocation_instructions'] / 1e3:.0f}" if "init_instructions" in r else "n/a",
-            r["peak_rss_mib"], r["warm_ms_median"], r["warm_ms_p99"]))
+        has = "init_instructions" in r
+        lines.append("| {} | {} | {} | {:.2f} | {} | {} | {:.1f} | {} | {:+.2f} | {} | {} | {} | {:.1f} | {} | {:.2f} | {:.2f} | {:.3f} |".format(
+            name, mb(r["binary_bytes_arm64"]), mb(r["zip_bytes_arm64"]),
+            r["init_ms_median"], ratio(r["init_ms_median"], floor.get("init_ms_median")),
+            f"{r['warm_up_ms_median']:.2f}" if "warm_up_ms_median" in r else "–",
+            r["cold_start_ms_median"], ratio(r["cold_start_ms_median"], floor.get("cold_start_ms_median")),
+            r["first_minus_warm_ms"],
+            f"{r['init_instructions'] / 1e6:.1f}" if has else "n/a",
+            f"{r['first_invocation_instructions'] / 1e6:.2f}" if has else "n/a",
+            f"{r['warm_invocation_instructions'] / 1e3:.0f}" if has else "n/a",
+            r["peak_rss_mib"], ratio(r["peak_rss_mib"], floor.get("peak_rss_mib")),
+            r["warm_ms_median"], r["warm_ms_p99"], r["cpu_ms_per_invocation"]))
+    return "\n".join(lines) + "\n"
+
+
+# Lambda's price for arm64 in us-east-1 (per GB-second, first tier; per request) and its CPU
+# rule: a whole vCPU at 1,769 MB, in proportion below it.
+PRICE_GB_SECOND = 0.0000133334
+PRICE_REQUEST = 0.20 / 1e6
+FULL_CPU_MB = 1769
+MEMORY_SIZES = (128, 256, 512)
+# The DynamoDB round trips a warm request waits on one after another (docs/performance.md,
+# Round trips; counted by e2e/test_round_trips.py) and what one costs in the same region.
+ROUND_TRIPS = {"create-ticket": 2, "get-ticket": 2, "list-threads": 2, "list-tickets": 1,
+               "add-thread": 2, "update-status": 2, "update-ticket": 2,
+               "confirm-attachment": 2, "escalate-tickets": 2, "renew-upload": 1,
+               "expire-uploads": 2}
+ROUND_TRIP_MS = 4.0
+
+
+def estimate(cpu_ms, waits, memory):
+    """Duration (ms) and cost per million invocations at `memory` MB: the CPU work stretched
+    by the share of a vCPU that much memory gets, plus the waits, billed per started ms."""
+    duration = cpu_ms * max(1.0, FULL_CPU_MB / memory) + waits
+    billed = -(-duration // 1)
+    return duration, 1e6 * (billed / 1000 * memory / 1024 * PRICE_GB_SECOND + PRICE_REQUEST)
+
+
+def power(results):
+    """What AWS Lambda Power Tuning would show, estimated: each function's warm request at
+    128, 256 and 512 MB from its measured CPU time per invocation (this machine's core taken as
+    a vCPU) and its round trips."""
+    lines = ["Estimated warm request at each memory size (CPU ms × 1,769 / MB below a full vCPU, "
+             f"plus round trips × {ROUND_TRIP_MS:.0f} ms; arm64 price, us-east-1):", "",
+             "| function | CPU ms | round trips | " + " | ".join(
+                 f"{m} MB ms | {m} MB $/M" for m in MEMORY_SIZES) + " |",
+             "|---|---|---|" + "---|---|" * len(MEMORY_SIZES)]
+    for name, r in results.items():
+        if name not in ROUND_TRIPS:
+            continue
+        cells = []
+        for m in MEMORY_SIZES:
+            duration, cost = estimate(r["cpu_ms_per_invocation"], ROUND_TRIPS[name] * ROUND_TRIP_MS, m)
+            cells.append(f"{duration:.1f} | {cost:.2f}")
+        lines.append(f"| {name} | {r['cpu_ms_per_invocation']:.3f} | {ROUND_TRIPS[name]} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

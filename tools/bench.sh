@@ -10,14 +10,26 @@ trap stop_started EXIT
 trap 'exit 130' INT TERM
 
 command -v valgrind >/dev/null || { log "valgrind is needed for instruction counts: apt-get install valgrind"; exit 1; }
-bash tools/build.sh
-bash tools/build.sh --host
+# What tools/bench.py measures: its functions (or those named) and the floor, a hello-world
+# lambda_http function built by the same profile in the same run (tools/bench-floor).
+mapfile -t measured < <(python3 tools/bench.py --list "$@")
+bash tools/build.sh "${measured[@]}"
+bash tools/build.sh --host "${measured[@]}"
 cargo build --quiet -p tickets-dev
 
 mkdir -p target/bench
 start_moto "$(free_port)" target/bench/moto.log
 export TABLE_NAME="bench-$$" BUCKET_NAME="bench-$$"
 create_table_and_bucket
+# The functions reach moto over TLS, as they reach DynamoDB and S3 in AWS: a TLS front on a
+# free port with a certificate authority made for this run, which they trust through
+# AWS_CA_BUNDLE (shared/src/tls.rs); the harness itself talks to moto directly.
+TLS_PORT=$(free_port)
+rm -rf target/bench/tls
+start_bg target/bench/tlsproxy.log "$VENV/bin/python" tools/tlsproxy.py "$TLS_PORT" "${AWS_ENDPOINT_URL##*:}" target/bench/tls
+for _ in $(seq 100); do [ -s target/bench/tls/ca.pem ] && break; sleep 0.1; done
+export BENCH_ENDPOINT_URL="https://localhost:$TLS_PORT" BENCH_CA_BUNDLE="$ROOT/target/bench/tls/ca.pem"
+log "TLS front of moto on $BENCH_ENDPOINT_URL (pid $LAST_PID)"
 python3 tools/bench.py "$@"
 
 log "local end-to-end latency through the make dev stack (cargo lambda watch, debug builds)"

@@ -6,19 +6,24 @@
 #   tools/build.sh            arm64 (what the template deploys)
 #   tools/build.sh --host     the machine's own architecture, into target/lambda-host (to run
 #                             and measure here: make bench)
+#   tools/build.sh [--host] PACKAGE...   only these packages (make bench: the functions it
+#                             measures and its floor, tools/bench-floor)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 cd "$ROOT"
 ensure_venv
 
 arch=(--arm64) out=target/lambda
-if [ "${1:-}" = "--host" ]; then arch=() out=target/lambda-host; fi
+if [ "${1:-}" = "--host" ]; then arch=() out=target/lambda-host; shift; fi
+packages=("$@")
+if [ ${#packages[@]} -eq 0 ]; then
+  for dir in functions/*/; do packages+=("$(basename "$dir")"); done
+fi
 if [ ${#arch[@]} -gt 0 ] && ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
   rustup target add aarch64-unknown-linux-gnu
 fi
 
-for dir in functions/*/; do
-  name=$(basename "$dir")
+for name in "${packages[@]}"; do
   log "building $name ${arch[*]:-(host)}"
   cargo lambda build --release "${arch[@]}" --package "$name" --lambda-dir "$out" --quiet
   (cd "$out/$name" && rm -f bootstrap.zip && python3 -c '
@@ -30,4 +35,4 @@ with zipfile.ZipFile("bootstrap.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9
     z.writestr(info, open("bootstrap", "rb").read())
 ')
 done
-ls -l "$out"/*/bootstrap "$out"/*/bootstrap.zip
+for name in "${packages[@]}"; do ls -l "$out/$name/bootstrap" "$out/$name/bootstrap.zip"; done

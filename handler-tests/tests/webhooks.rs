@@ -24,7 +24,10 @@ fn json(res: &Response<Body>) -> Value {
 #[tokio::test]
 async fn every_webhook_sample_is_served_to_an_admin_only() {
     let api = common::api("webhooks-test").await;
-    let out = Outbound::new(&sdk_config().await, api.app.config.webhooks.clone());
+    let out = Outbound::new(
+        &sdk_config().await.expect("SDK settings"),
+        api.app.config.webhooks.clone(),
+    );
     let call = |name: &'static str| {
         let (api, out) = (api.clone(), out.clone());
         async move {

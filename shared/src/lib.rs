@@ -13,7 +13,8 @@
 //! 2  input/ view.rs store/       request JSON -> commands; domain -> the contract's JSON;
 //!    files.rs cursor.rs          DynamoDB (never sees a caller); S3; list cursors;
 //!    idempotency.rs config.rs    Idempotency-Key records; environment -> settings;
-//!    outbound.rs                 EventBridge, SQS and webhook HTTP (feature `events`)
+//!    outbound.rs tls.rs          EventBridge, SQS and webhook HTTP (feature `events`); the
+//!                                roots the SDK clients trust
 //! 1  error.rs                    ApiError: what callers branch on, and its status code
 //! 0  domain/                     tickets, threads, attachments, callers, ids, the rules and
 //!                                the service levels: pure (no AWS, no HTTP, no JSON values)
@@ -43,6 +44,13 @@ pub mod service;
 pub mod event;
 pub mod http;
 pub mod logging;
+pub mod tls;
 
 pub use error::ApiError;
+
+/// Every binary that links this crate allocates with mimalloc: a warm request makes thousands
+/// of small allocations (most in the AWS SDK), and glibc's malloc spent a fifth of a request's
+/// instructions on them (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use service::App;

@@ -9,9 +9,8 @@ fn layer(module: &str) -> Option<u8> {
     Some(match module {
         "domain" => 0,
         "error" => 1,
-        "config" | "cursor" | "files" | "idempotency" | "input" | "outbound" | "store" | "view" => {
-            2
-        }
+        "config" | "cursor" | "files" | "idempotency" | "input" | "outbound" | "store" | "tls"
+        | "view" => 2,
         "service" => 3,
         "http" | "event" | "logging" => 4,
         "lib" => 5,
@@ -28,7 +27,7 @@ const CONFINED: &[(&str, &[&str])] = &[
     ("aws_sdk_eventbridge", &["outbound"]),
     ("aws_sdk_sqs", &["outbound"]),
     ("hyper", &["outbound"]),
-    ("rustls", &["outbound"]),
+    ("rustls", &["outbound", "tls"]),
     ("jsonwebtoken", &["http"]),
     ("chrono_tz", &["input"]),
 ];

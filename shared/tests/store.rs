@@ -129,6 +129,72 @@ async fn create_writes_ticket_and_thread_together_and_no_counter() {
     assert!(store.ticket(&TicketId::new()).await.unwrap().is_none());
 }
 
+/// The ticket and its latest page come from one Query read down from the ticket's item:
+/// the ticket first, then the newest threads; customers' pages leave internal notes out
+/// and still get the ticket; a ticket that is not there is none, threads or not.
+#[tokio::test]
+async fn the_latest_page_is_read_with_the_ticket() {
+    let store = store().await;
+    let (t, first) = ticket("alice", &now(), Status::Open);
+    create(&store, &t, &first, &[]).await;
+    // 120 more threads, every third an internal note, in two writes.
+    let mut all = vec![first.clone()];
+    for _ in 0..2 {
+        let added: Vec<Thread> = (0..60)
+            .map(|i| {
+                Thread::new(
+                    &user("agent-1"),
+                    format!("thread {i}"),
+                    ThreadType::User,
+                    i % 3 == 0,
+                    &Timestamp::now(),
+                )
+            })
+            .collect();
+        let write = change(&t, &[Field::UpdatedAt], added.clone(), vec![]);
+        store
+            .update(&TicketWrite::new(&write, Expect::status_of(&t)))
+            .await
+            .unwrap();
+        all.extend(added);
+    }
+    all.sort_by_key(store::thread_sk);
+
+    let agent = store.ticket_record(&t.id, true).await.unwrap().unwrap();
+    assert_eq!(agent.ticket.id, t.id);
+    assert_eq!(agent.threads, all[all.len() - 50..].to_vec());
+    assert_eq!(agent.earlier, Some(store::thread_sk(&all[all.len() - 50])));
+
+    let public: Vec<Thread> = all.iter().filter(|th| !th.internal).cloned().collect();
+    assert_eq!(public.len(), 81);
+    let customer = store.ticket_record(&t.id, false).await.unwrap().unwrap();
+    assert_eq!(customer.ticket, agent.ticket);
+    assert_eq!(customer.threads, public[31..].to_vec());
+    assert_eq!(customer.earlier, Some(store::thread_sk(&public[31])));
+
+    // A page of threads alone, from where the latest page ended, meets no ticket.
+    let rest = store
+        .threads(
+            &t.id,
+            &store::ThreadQuery {
+                after: customer.earlier.clone(),
+                limit: 50,
+                newest_first: true,
+                internal: false,
+            },
+        )
+        .await
+        .unwrap();
+    let rest: Vec<Thread> = rest.threads.into_iter().map(|(th, _)| th).rev().collect();
+    assert_eq!(rest, public[..31].to_vec());
+
+    assert!(store
+        .ticket_record(&TicketId::new(), false)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 #[tokio::test]
 async fn a_stale_update_writes_nothing() {
     let store = store().await;

@@ -3,7 +3,7 @@
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     support_tickets::logging::init();
     let app = support_tickets::App::from_env().await?;

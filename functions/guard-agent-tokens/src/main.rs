@@ -3,11 +3,12 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     support_tickets::logging::init();
-    let cognito =
-        aws_sdk_cognitoidentityprovider::Client::new(&support_tickets::service::sdk_config().await);
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(
+        &support_tickets::service::sdk_config().await?,
+    );
     run(service_fn(|event: LambdaEvent<Value>| {
         guard_agent_tokens::handle(&cognito, event.payload)
     }))

@@ -3,7 +3,7 @@
 use lambda_http::{run, service_fn, Error};
 use support_tickets::http::{Api, Authenticator};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     support_tickets::logging::init();
     let (app, out) = support_tickets::service::app_with_outbound().await?;

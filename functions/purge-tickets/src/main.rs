@@ -3,7 +3,7 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use support_tickets::event::StreamEvent;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     support_tickets::logging::init();
     let app = support_tickets::App::from_env().await?;

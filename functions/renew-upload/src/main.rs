@@ -3,7 +3,7 @@
 use lambda_http::{run, service_fn, Error};
 use support_tickets::http::Api;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     support_tickets::logging::init();
     let api = Api::from_env().await?;

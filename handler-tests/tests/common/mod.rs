@@ -20,7 +20,7 @@ pub async fn app(prefix: &str) -> App {
         ("CURSOR_SECRET", "handler-test-cursor-key".to_string()),
     ]);
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let sdk = sdk_config().await;
+    let sdk = sdk_config().await.expect("SDK settings");
     store::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
         .await
         .unwrap();

@@ -178,12 +178,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(data: Value) -> Self {
-        Reply::with_status(StatusCode::OK, json!({"success": true, "data": data}))
+        Reply::with_status(StatusCode::OK, success(data))
     }
 
     pub fn created(data: Value, location: String) -> Self {
-        Reply::with_status(StatusCode::CREATED, json!({"success": true, "data": data}))
-            .header(header::LOCATION, location)
+        Reply::with_status(StatusCode::CREATED, success(data)).header(header::LOCATION, location)
     }
 
     /// A success body with more top-level members than `data` (lists).
@@ -237,7 +236,11 @@ impl Reply {
     fn into_response(self) -> Response<Body> {
         let (body, media_type) = match self.text {
             Some((text, media_type)) => (text, media_type),
-            None => (self.body.to_string(), "application/json"),
+            // Straight into bytes (`Value`'s Display goes through a formatter per token).
+            None => (
+                serde_json::to_string(&self.body).unwrap_or_default(),
+                "application/json",
+            ),
         };
         let mut res = Response::new(Body::Text(body));
         *res.status_mut() = self.status;
@@ -251,6 +254,14 @@ impl Reply {
         }
         res
     }
+}
+
+/// `{"success": true, "data": ...}`, the data moved in (`json!` would copy it whole).
+fn success(data: Value) -> Value {
+    let mut body = Map::with_capacity(2);
+    body.insert("success".into(), Value::Bool(true));
+    body.insert("data".into(), data);
+    Value::Object(body)
 }
 
 pub fn error_reply(err: &ApiError, request_id: &str) -> Reply {

@@ -67,8 +67,9 @@ pub use webhooks::{
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use serde_json::Value;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::cursor::Cursors;
@@ -90,9 +91,28 @@ pub struct App {
 }
 
 impl App {
+    /// The state of a function, and its connection to DynamoDB made (see [`App::connect`]).
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let config = Config::from_env()?;
-        Ok(App::new(config, &sdk_config().await))
+        let app = App::new(config, &sdk_config().await?);
+        app.connect().await;
+        Ok(app)
+    }
+
+    /// Connects to DynamoDB during init: the TLS handshake, the credentials and the endpoint
+    /// are then done while Lambda gives init a whole vCPU, instead of on the first request at
+    /// the function's share of one (docs/performance.md). `DescribeEndpoints` reads no table
+    /// and DynamoDB answers it without authorization on its public endpoints; a failure only
+    /// costs the first request the handshake, so it is logged, not fatal.
+    pub async fn connect(&self) {
+        let started = Instant::now();
+        match self.store.connect().await {
+            Ok(()) => tracing::info!(
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "connected during init"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not connect during init"),
+        }
     }
 
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
@@ -127,14 +147,18 @@ impl App {
     }
 }
 
-/// The shared SDK settings: one TLS stack (rustls + ring), the standard AWS settings
-/// (`AWS_ENDPOINT_URL` reaches a local emulator), and timeouts that keep a slow dependency
-/// from holding a request until the function's own timeout.
-pub async fn sdk_config() -> aws_config::SdkConfig {
+/// The shared SDK settings: one TLS stack (rustls + ring) trusting AWS's roots (`tls`), the
+/// standard AWS settings (`AWS_ENDPOINT_URL` reaches a local emulator), and timeouts that
+/// keep a slow dependency from holding a request until the function's own timeout (which
+/// also makes the SDK's stalled-stream check, a timer on every response body, redundant).
+pub async fn sdk_config() -> Result<aws_config::SdkConfig, Box<dyn std::error::Error + Send + Sync>>
+{
+    let tls = crate::tls::context(|name| std::env::var(name).ok())?;
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
+        .tls_context(tls)
         .build_https();
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -147,12 +171,13 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(50))
         .with_max_backoff(Duration::from_secs(1));
-    aws_config::defaults(BehaviorVersion::latest())
+    Ok(aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(timeouts)
         .retry_config(retries)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
-        .await
+        .await)
 }
 
 /// The state of the event and webhook functions: the service and the outbound clients (bus,
@@ -160,14 +185,16 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 #[cfg(feature = "events")]
 pub async fn app_with_outbound(
 ) -> Result<(App, crate::outbound::Outbound), Box<dyn std::error::Error + Send + Sync>> {
-    let sdk = sdk_config().await;
+    let sdk = sdk_config().await?;
     let app = App::new(Config::from_env()?, &sdk);
+    app.connect().await;
     let out = crate::outbound::Outbound::new(&sdk, app.config.webhooks.clone());
     Ok((app, out))
 }
 
+/// A DynamoDB client on the shared settings (tools and tests).
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&sdk_config().await)
+    aws_sdk_dynamodb::Client::new(&sdk_config().await.expect("SDK settings"))
 }
 
 /// The answer to a request that creates something: what it made, where, and whether it is

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::common::{back_off, render, take_quota, visible_ticket, WRITE_ATTEMPTS};
+use super::common::{back_off, render, take_quota, WRITE_ATTEMPTS};
 use super::App;
 use crate::domain::rules::{plan_rating, plan_status};
 use crate::domain::{Caller, Change, ChangeStatus, Rate, Status, Ticket, TicketId, Timestamp};
@@ -65,14 +65,15 @@ pub(super) async fn change_on_version(
     mut decide: impl FnMut(&Ticket, &Timestamp) -> Result<Option<Change>, ApiError>,
 ) -> Result<(Ticket, Value), ApiError> {
     let latest = ThreadQuery::latest(caller.is_agent());
-    // The decision needs the ticket item alone; the answer's page of threads is read beside
-    // it (and the caller's quota, the first time), and its attachments beside the write.
+    // The decision needs the ticket item alone; the answer's page of threads is read in the
+    // same Query (beside the caller's quota, the first time), and its attachments beside the
+    // write.
     let read = || async {
-        let (ticket, page) = tokio::join!(
-            visible_ticket(app, caller, id),
-            app.store.threads(id, &latest)
-        );
-        Ok::<_, ApiError>((ticket?, page?))
+        let (ticket, page) = app.store.ticket_with_threads(id, &latest).await?;
+        let ticket = ticket
+            .filter(|t| t.visible_to(caller))
+            .ok_or(ApiError::NotFound)?;
+        Ok::<_, ApiError>((ticket, page))
     };
     let (first, quota) = tokio::join!(read(), take_quota(app, caller));
     quota?;

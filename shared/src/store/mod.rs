@@ -176,6 +176,17 @@ impl Store {
         self
     }
 
+    /// One request that reads nothing (`DescribeEndpoints`): it leaves a connection to
+    /// DynamoDB, TLS and all, in the client's pool, and the credentials resolved.
+    pub async fn connect(&self) -> Result<(), ApiError> {
+        self.client
+            .describe_endpoints()
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("connect", e))
+    }
+
     /// The table's name (maintenance tools and tests).
     pub fn table(&self) -> &str {
         &self.table

@@ -131,7 +131,9 @@ impl Store {
     }
 
     /// The ticket with its latest page of threads (as `internal` allows) and their
-    /// attachments: the ticket item and the page are read together, then the attachments.
+    /// attachments: the ticket item and the page in one Query (the ticket's sort key sorts
+    /// right after its threads', so reading down from it meets the ticket, then the newest
+    /// threads), then the attachments.
     #[tracing::instrument(skip_all)]
     pub async fn ticket_record(
         &self,
@@ -139,11 +141,10 @@ impl Store {
         internal: bool,
     ) -> Result<Option<TicketRecord>, ApiError> {
         let latest = ThreadQuery::latest(internal);
-        let (ticket, page) = tokio::join!(self.ticket(id), self.threads(id, &latest));
-        let Some(ticket) = ticket? else {
+        let (ticket, page) = self.ticket_with_threads(id, &latest).await?;
+        let Some(ticket) = ticket else {
             return Ok(None);
         };
-        let page = page?;
         let attachments = self.attachments(id, &page.attachment_ids()).await?;
         Ok(Some(TicketRecord::latest(
             ticket,
@@ -158,7 +159,30 @@ impl Store {
     /// budget says where to go on, like a full one.
     #[tracing::instrument(skip_all)]
     pub async fn threads(&self, id: &TicketId, q: &ThreadQuery) -> Result<ThreadPage, ApiError> {
+        self.read_threads(id, q, false).await.map(|(_, page)| page)
+    }
+
+    /// The ticket item and the latest page of threads `q` asks for (newest first, from the
+    /// top), in the same Queries: what a write decides on and answers with.
+    pub async fn ticket_with_threads(
+        &self,
+        id: &TicketId,
+        q: &ThreadQuery,
+    ) -> Result<(Option<Ticket>, ThreadPage), ApiError> {
+        self.read_threads(id, q, true).await
+    }
+
+    /// A page of threads and, `with_ticket` (the latest page: newest first, from the top),
+    /// the ticket item read in the same Queries.
+    async fn read_threads(
+        &self,
+        id: &TicketId,
+        q: &ThreadQuery,
+        with_ticket: bool,
+    ) -> Result<(Option<Ticket>, ThreadPage), ApiError> {
+        debug_assert!(!with_ticket || (q.newest_first && q.after.is_none()));
         let pk = ticket_pk(id);
+        let mut ticket = None;
         let mut start = q.after.as_ref().map(|sk| {
             Item::from([
                 (PK.to_owned(), s(pk.clone())),
@@ -168,12 +192,17 @@ impl Store {
         let mut threads: Vec<(Thread, Vec<AttachmentId>)> = Vec::new();
         let (mut bytes, mut last_key) = (0, None);
         for _ in 0..QUERY_BUDGET {
-            let wanted = q.limit + 1 - threads.len();
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :threads)")
+            // One more item while the ticket has not been met: it comes first.
+            let wanted = q.limit + 1 - threads.len() + usize::from(with_ticket && ticket.is_none());
+            let mut query = self.client.query().table_name(&self.table);
+            query = if with_ticket {
+                query
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :threads AND :ticket")
+                    .expression_attribute_values(":ticket", s(TICKET_SK))
+            } else {
+                query.key_condition_expression("#pk = :pk AND begins_with(#sk, :threads)")
+            };
+            let mut query = query
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#sk", SK)
                 .expression_attribute_values(":pk", s(pk.clone()))
@@ -185,8 +214,14 @@ impl Store {
                 query.limit(wanted as i32)
             } else {
                 // Internal notes are dropped after they are read: read wider pages.
+                // (Key attributes cannot be filtered on: the ticket passes as the one item
+                // without `internal`; every thread has it.)
                 query
-                    .filter_expression("#internal = :public")
+                    .filter_expression(if with_ticket {
+                        "attribute_not_exists(#internal) OR #internal = :public"
+                    } else {
+                        "#internal = :public"
+                    })
                     .expression_attribute_names("#internal", "internal")
                     .expression_attribute_values(":public", AttributeValue::Bool(false))
                     .limit(wanted.max(THREAD_PAGE_MAX) as i32)
@@ -194,16 +229,21 @@ impl Store {
             let out = query.send().await.map_err(|e| sdk_error("threads", e))?;
             for item in out.items.unwrap_or_default() {
                 let sk = item.get(SK).and_then(|v| v.as_s().ok()).cloned();
+                if with_ticket && sk.as_deref() == Some(TICKET_SK) {
+                    ticket = Some(decode(item)?);
+                    continue;
+                }
                 let ids = attachment_ids(&item);
                 let thread: Thread = decode(item)?;
                 let size = estimated_bytes(&thread, ids.len());
                 let full =
                     threads.len() == q.limit || (!threads.is_empty() && bytes + size > PAGE_BYTES);
                 if full {
-                    return Ok(ThreadPage {
+                    let page = ThreadPage {
                         threads,
                         next: last_key,
-                    });
+                    };
+                    return Ok((ticket, page));
                 }
                 bytes += size;
                 threads.push((thread, ids));
@@ -211,16 +251,18 @@ impl Store {
             }
             start = out.last_evaluated_key;
             if start.is_none() {
-                return Ok(ThreadPage {
+                let page = ThreadPage {
                     threads,
                     next: None,
-                });
+                };
+                return Ok((ticket, page));
             }
         }
-        // The budget ran out: go on from the last item read, returned or not.
+        // The budget ran out: go on from the last item read, returned or not (a thread's).
         let next = start
             .and_then(|k| k.get(SK).and_then(|v| v.as_s().ok()).cloned())
+            .filter(|sk| sk.as_str() != TICKET_SK)
             .or(last_key);
-        Ok(ThreadPage { threads, next })
+        Ok((ticket, ThreadPage { threads, next }))
     }
 }

@@ -84,7 +84,7 @@ async fn create_bucket() -> Result<(), String> {
     use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
     let bucket = std::env::var("BUCKET_NAME").map_err(|_| "BUCKET_NAME is not set")?;
     let origins = std::env::var("FRONTEND_ORIGINS").unwrap_or_default();
-    let conf = aws_sdk_s3::config::Builder::from(&sdk_config().await)
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_config().await.map_err(|e| e.to_string())?)
         .force_path_style(true)
         .build();
     let s3 = aws_sdk_s3::Client::from_conf(conf);
@@ -133,7 +133,11 @@ async fn presign(args: &[String]) -> Result<(), String> {
         None => support_tickets::files::UPLOAD_TTL.as_secs(),
     };
     let bucket = std::env::var("BUCKET_NAME").map_err(|_| "BUCKET_NAME is not set")?;
-    let files = Files::new(&sdk_config().await, bucket, true);
+    let files = Files::new(
+        &sdk_config().await.map_err(|e| e.to_string())?,
+        bucket,
+        true,
+    );
     let ticket = TicketId::parse(ticket).ok_or("the ticket id must be a UUID")?;
     let tool = UserId::parse("tool").map_err(|e| e.to_string())?;
     let thread = Thread::new(
@@ -210,7 +214,7 @@ async fn store() -> Result<support_tickets::store::Store, String> {
             .or_else(|| (k == "CURSOR_SECRET").then(|| "seeding-needs-no-cursors".into()))
     })
     .map_err(|e| e.to_string())?;
-    Ok(support_tickets::App::new(config, &sdk_config().await).store)
+    Ok(support_tickets::App::new(config, &sdk_config().await.map_err(|e| e.to_string())?).store)
 }
 
 fn count(arg: &str) -> Result<usize, String> {
