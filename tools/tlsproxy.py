@@ -1,7 +1,9 @@
 """TLS in front of a plain local endpoint, for `make bench`: in AWS every function reaches
 DynamoDB and S3 over TLS, so a cold start there pays a handshake that plain HTTP to moto hides.
-This terminates TLS on loopback and passes the bytes to the upstream port, so each function
-process makes (and pays for) a real TLS 1.3 handshake, with a certificate it must verify.
+This terminates TLS on loopback and passes each request to the upstream port, so each
+function process makes (and pays for) a real TLS 1.3 handshake, with a certificate it must
+verify, once: its connection is kept alive between requests, as AWS's endpoints keep it,
+although moto closes its own after every answer.
 
     python tools/tlsproxy.py LISTEN_PORT UPSTREAM_PORT DIR
 
@@ -68,30 +70,61 @@ def certificates(directory: pathlib.Path):
     return context
 
 
-async def pipe(reader, writer):
+async def read_request(reader):
+    """One HTTP/1.1 request off the client's connection, raw (head and body), or None when the
+    client is done."""
     try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError):
-        pass
-    finally:
-        try:
-            writer.close()
-        except Exception:
-            pass
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+        return None
+    headers = head.decode("latin-1").lower()
+    length = next((int(line.split(":", 1)[1]) for line in headers.split("\r\n")
+                   if line.startswith("content-length:")), 0)
+    if "transfer-encoding: chunked" in headers:
+        body = b""
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            body += size_line + chunk
+            if size == 0:
+                break
+        return head + body
+    return head + (await reader.readexactly(length) if length else b"")
+
+
+def keep_alive(response):
+    """moto answers `Connection: close` and closes: the client's connection stays open instead
+    (its answer then needs a length, if it had none)."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = [l for l in head.split(b"\r\n") if not l.lower().startswith(b"connection:")]
+    if not any(l.lower().startswith((b"content-length:", b"transfer-encoding:")) for l in lines):
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    lines.append(b"Connection: keep-alive")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
 async def main(listen: int, upstream: int, directory: pathlib.Path):
     context = certificates(directory)
 
     async def serve(client_reader, client_writer):
+        # Each request of a kept-alive TLS connection over a new plain one to moto, which
+        # closes its connections after every answer (werkzeug's `Connection: close`); a
+        # client's connection is kept, as AWS's endpoints keep them, so a function pays its
+        # handshake once, as it does in AWS.
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
-        except OSError:
+            while (request := await read_request(client_reader)) is not None:
+                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+                up_writer.write(request)
+                await up_writer.drain()
+                response = await up_reader.read(-1)
+                up_writer.close()
+                client_writer.write(keep_alive(response))
+                await client_writer.drain()
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
             client_writer.close()
-            return
-        await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
 
     server = await asyncio.start_server(serve, "127.0.0.1", listen, ssl=context)
     async with server:
