@@ -93,12 +93,27 @@ async def read_request(reader):
     return head + (await reader.readexactly(length) if length else b"")
 
 
+async def read_response(reader, request):
+    """moto's answer, read to its length (waiting for moto to close costs ~10 ms a request),
+    or to the end when it gives none; none after a HEAD, a 204 or a 304."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b""
+    if request.startswith(b"HEAD ") or status in (b"204", b"304"):
+        return head
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), None)
+    if length is None:
+        return head + await reader.read(-1)
+    return head + (await reader.readexactly(length) if length else b"")
+
+
 def keep_alive(response):
     """moto answers `Connection: close` and closes: the client's connection stays open instead
     (its answer then needs a length, if it had none)."""
     head, _, body = response.partition(b"\r\n\r\n")
     lines = [l for l in head.split(b"\r\n") if not l.lower().startswith(b"connection:")]
-    if not any(l.lower().startswith((b"content-length:", b"transfer-encoding:")) for l in lines):
+    if body and not any(l.lower().startswith((b"content-length:", b"transfer-encoding:"))
+                        for l in lines):
         lines.append(b"Content-Length: " + str(len(body)).encode())
     lines.append(b"Connection: keep-alive")
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
@@ -117,7 +132,7 @@ async def main(listen: int, upstream: int, directory: pathlib.Path):
                 up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
                 up_writer.write(request)
                 await up_writer.drain()
-                response = await up_reader.read(-1)
+                response = await read_response(up_reader, request)
                 up_writer.close()
                 client_writer.write(keep_alive(response))
                 await client_writer.drain()
