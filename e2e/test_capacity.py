@@ -25,6 +25,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # INDEX_SHARDS of shared/src/store/keys.rs (e2e/test_capacity_model.py checks the mix's).
 INDEX_SHARDS = 10
 COMMITTED = ROOT / "capacity" / "profile.json"
+# An idempotency record's sort key is the digest of its key: one per request, named as such.
+IDEMPOTENCY_DIGEST = re.compile(r"IDEMPOTENCY#[A-Za-z0-9_-]{43}\b")
 RECORDED = ROOT / "target" / "capacity" / "profile.json"
 # A description of typical length (support tickets run to a few paragraphs).
 DESCRIPTION = ("Since this morning every call to the export endpoint answers 401 although the "
@@ -54,7 +56,9 @@ class Recorder:
             for access in r["reads"] + r["writes"]:
                 access["key"] = access["key"].replace("{caller}", "{" + caller + "}")
                 if "item" in access:
-                    access["item"] = access["item"].replace("{caller}", "{" + caller + "}")
+                    access["item"] = IDEMPOTENCY_DIGEST.sub(
+                        "IDEMPOTENCY#{key}",
+                        access["item"].replace("{caller}", "{" + caller + "}"))
         self.endpoints.setdefault(endpoint, []).append(
             {"variant": variant, "caller": caller, "function": function, "requests": records,
              **extra})

@@ -2,10 +2,12 @@
 
 use lambda_http::{run, service_fn, Error};
 use support_tickets::http::Api;
+use support_tickets::service::Prepare;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     support_tickets::logging::init();
     let api = Api::from_env().await?;
+    api.app.prepare(Prepare::ThisMonth).await;
     run(service_fn(|req| create_ticket::handle(&api, req))).await
 }

@@ -115,6 +115,19 @@ impl App {
         }
     }
 
+    /// Also during init, what a function's first request would otherwise do once per
+    /// instance (docs/performance.md): create-ticket remembers this month, list-tickets reads
+    /// the first month. Failures are logged; the first request then does it.
+    pub async fn prepare(&self, work: Prepare) {
+        let done = match work {
+            Prepare::ThisMonth => self.store.remember_this_month().await,
+            Prepare::FirstMonth => self.store.read_first_month().await,
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, ?work, "could not prepare during init");
+        }
+    }
+
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> Self {
         let client = aws_sdk_dynamodb::Client::new(sdk);
         let store = Store::new(
@@ -145,6 +158,13 @@ impl App {
             .as_ref()
             .ok_or_else(|| ApiError::Internal("BUCKET_NAME is not configured".into()))
     }
+}
+
+/// Once-per-instance work a function does during init ([`App::prepare`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Prepare {
+    ThisMonth,
+    FirstMonth,
 }
 
 /// The shared SDK settings: one TLS stack (rustls + ring) trusting AWS's roots (`tls`), the

@@ -259,6 +259,17 @@ impl Store {
         Ok(())
     }
 
+    /// This month remembered ahead of the first create (create-ticket's init).
+    pub async fn remember_this_month(&self) -> Result<(), ApiError> {
+        self.remember_month(&super::keys::current_month()).await
+    }
+
+    /// The first month read and kept ahead of the first month-bucketed list (list-tickets'
+    /// init).
+    pub async fn read_first_month(&self) -> Result<(), ApiError> {
+        self.first_month().await.map(|_| ())
+    }
+
     /// The month of the first ticket ever: fixed once there is one, so cached per container.
     pub(crate) async fn first_month(&self) -> Result<Option<String>, ApiError> {
         if let Some(m) = self.first_month.get() {
