@@ -16,7 +16,7 @@ import pytest
 import requests
 from boto3.dynamodb.conditions import Key
 
-from conftest import Client, unique
+from conftest import Client, settle, unique
 from test_api import assert_error
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -165,6 +165,14 @@ def many_tickets(api_url):
     """A customer with 5,000 open tickets."""
     owner = Client(api_url, unique("prolific"))
     seed("seed-tickets", owner.sub, "5000")
+    # The stream's consumers read through the 5,000 new tickets at once, and moto, one Python
+    # process, answers everything else slowly meanwhile (a deep list timed out at the SDK's
+    # 8 s): the tests start once the counts have folded them all.
+    counts, took = settle(lambda: owner.call("GET", params={"countByStatus": "true", "limit": 1}),
+                          lambda res: (res.body.get("counts") or {}).get("open") == 5000,
+                          seconds=300)
+    assert (counts.body.get("counts") or {}).get("open") == 5000, \
+        f"counts after {took:.0f} s: {counts.body}"
     yield owner
     delete_all(lambda tbl, **kw: tbl.query(IndexName="byClient",
                                            KeyConditionExpression=Key("clientKey").eq(f"CLIENT#{owner.sub}"),
