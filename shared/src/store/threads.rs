@@ -102,8 +102,24 @@ impl TicketRecord {
 
 /// What `value` adds to an answer inside Lambda's envelope, at most (see [`PAGE_BYTES`]).
 pub(crate) fn estimated_bytes(value: &impl serde::Serialize, attachments: usize) -> usize {
-    2 * serde_json::to_string(value).map(|j| j.len()).unwrap_or(0)
-        + attachments * ATTACHMENT_BYTES_ESTIMATE
+    let mut json = Counted(0);
+    // Counted as written, not collected: the JSON itself is not needed.
+    let _ = serde_json::to_writer(&mut json, value);
+    2 * json.0 + attachments * ATTACHMENT_BYTES_ESTIMATE
+}
+
+/// A writer that keeps only how many bytes it was given.
+struct Counted(usize);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What a page of threads or tickets may come to, estimated generously (every byte of the JSON
