@@ -54,15 +54,6 @@ def send(session, method, url, **kwargs):
         return res
 
 
-# Tests that seed thousands of items run after all others: the stream's consumers read through
-# what they write, and nothing else waits on that (test_events, test_capacity used to).
-LAST = ("test_bounds.py",)
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name in LAST)
-
-
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"emulator hangs retried (GET only): {len(EMULATOR_HANGS)}")

@@ -38,16 +38,8 @@ def table():
     return dynamodb.Table(os.environ["TABLE_NAME"])
 
 
-# `make test` runs these last (e2e/conftest.py) on a table made for the run and dropped with
-# its moto: what they seeded is left there. Elsewhere (a `make dev` stack) it is deleted again.
-THROWAWAY_TABLE = os.environ.get("E2E_THROWAWAY_TABLE") == "1"
-
-
 def delete_all(query):
-    """Deletes every item the query (a function of ExclusiveStartKey) finds, unless the table
-    is thrown away after the run."""
-    if THROWAWAY_TABLE:
-        return
+    """Deletes every item the query (a function of ExclusiveStartKey) finds."""
     t, start = table(), None
     with t.batch_writer() as batch:
         while True:

@@ -108,8 +108,8 @@ def receiver():
 
 @pytest.fixture(scope="module", autouse=True)
 def caught_up(api_url, receiver):
-    """Waits until the pipeline has caught up with what earlier tests wrote (erasures and
-    exports write hundreds of items, which the stream's consumers read through): a probe
+    """Waits until the pipeline has caught up with what earlier tests wrote (the bounds tests
+    write and delete thousands of items, which the stream's consumers read through): a probe
     ticket's event arrives, so everything committed before it has been published."""
     admin = Admin(api_url, unique("ops"))
     admin.subscribe(receiver, "/probe", events=["ticket.created"])

@@ -86,9 +86,6 @@ start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
 
 # TESTS=e2e/test_x.py make test runs only those end-to-end tests (to iterate; CI runs all,
 # and the smoke suite and the IAM report need all of them).
-# The table is this run's alone (dropped with moto at the end): the bulk tests, which run last,
-# leave what they seeded in it instead of spending a minute deleting it (e2e/test_bounds.py).
-export E2E_THROWAWAY_TABLE=1
 log "end-to-end and template tests against $API_URL"
 if [ -n "${TESTS:-}" ]; then
   # shellcheck disable=SC2086
