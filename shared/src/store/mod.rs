@@ -207,7 +207,7 @@ impl Store {
         format!("COUNTS#ALL#{shard}")
     }
 
-    /// Puts a job's record (an erasure's, an export's) as a new item, kept until
+    /// Puts a record (a job's, a webhook subscription) as a new item, kept until
     /// `expires_at` (TTL) if given.
     pub(crate) async fn put_record<T: serde::Serialize>(
         &self,

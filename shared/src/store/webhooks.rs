@@ -66,33 +66,20 @@ impl Store {
     }
 
     pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>, ApiError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(SUBSCRIPTIONS_PK))
-            .key(SK, s(subscription_sk(id)))
-            .consistent_read(true)
-            .send()
+        let sk = subscription_sk(id);
+        self.record((SUBSCRIPTIONS_PK.to_owned(), &sk), "subscription")
             .await
-            .map_err(|e| sdk_error("subscription", e))?;
-        out.item.map(decode).transpose()
     }
 
     pub async fn put_subscription(&self, sub: &Subscription) -> Result<(), ApiError> {
-        let mut item = to_item(sub)?;
-        item.insert(PK.into(), s(SUBSCRIPTIONS_PK));
-        item.insert(SK.into(), s(subscription_sk(&sub.id)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await
-            .map_err(|e| sdk_error("put subscription", e))?;
-        Ok(())
+        let sk = subscription_sk(&sub.id);
+        self.put_record(
+            (SUBSCRIPTIONS_PK.to_owned(), &sk),
+            sub,
+            None,
+            "put subscription",
+        )
+        .await
     }
 
     /// `false` when there was no such subscription.
