@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SUB ?= alice
 ROLE ?= customer
 
-.PHONY: dev test token web build deploy smoke bench capacity fmt lint clean
+.PHONY: dev test token web build deploy smoke bench hot-text capacity fmt lint clean
 
 dev:
 	bash tools/serve.sh
@@ -27,6 +27,11 @@ build:
 # Performance): results in target/bench/results.md.
 bench:
 	bash tools/bench.sh
+
+# tools/hot-text.ld, the layout that groups the code the functions run (docs/performance.md,
+# Memory): re-run when what a request runs has changed much, then make bench.
+hot-text:
+	bash tools/bench.sh --hot-text
 
 # The capacity model (docs/capacity.md): partition load, conflicts and cost of a traffic mix,
 # from the requests the functions send (capacity/profile.json). No AWS, no build. Change the

@@ -376,13 +376,13 @@ def cpu_time_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / ticks  # utime + stime
 
 
-def instructions(name, events, answered):
-    """Instructions (callgrind) from process start until it asks for the event after
+def callgrind(name, events, answered, options=()):
+    """Runs one function under callgrind from process start until it asks for the event after
     `answered` answers; then it is stopped with SIGTERM, which callgrind survives to write its
-    totals."""
+    profile. Returns the profile's path."""
     api = RuntimeApi()
     out = OUT / f"callgrind.{name}.{answered}.out"
-    proc, _ = start(api, name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
+    proc, _ = start(api, name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *options])
     try:
         api.nexts.get(timeout=300)
         for i in range(answered):
@@ -395,6 +395,12 @@ def instructions(name, events, answered):
         if proc.poll() is None:
             stop(proc)
         api.close()
+    return out
+
+
+def instructions(name, events, answered):
+    """Instructions (callgrind) from process start until the event after `answered` answers."""
+    out = callgrind(name, events, answered)
     text = out.read_text(errors="replace")
     m = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
     if not m:

@@ -12,8 +12,12 @@ trap 'exit 130' INT TERM
 command -v valgrind >/dev/null || { log "valgrind is needed for instruction counts: apt-get install valgrind"; exit 1; }
 # What tools/bench.py measures: its functions (or those named) and the floor, a hello-world
 # lambda_http function built by the same profile in the same run (tools/bench-floor).
+# `tools/bench.sh --hot-text [FUNCTION...]` (make hot-text) writes tools/hot-text.ld instead:
+# the host builds only, each function profiled under callgrind (tools/hottext.py).
+hot_text=0
+if [ "${1:-}" = "--hot-text" ]; then hot_text=1; shift; fi
 mapfile -t measured < <(python3 tools/bench.py --list "$@")
-bash tools/build.sh "${measured[@]}"
+[ $hot_text = 1 ] || bash tools/build.sh "${measured[@]}"
 bash tools/build.sh --host "${measured[@]}"
 cargo build --quiet -p tickets-dev
 
@@ -30,6 +34,10 @@ start_bg target/bench/tlsproxy.log "$VENV/bin/python" tools/tlsproxy.py "$TLS_PO
 for _ in $(seq 100); do [ -s target/bench/tls/ca.pem ] && break; sleep 0.1; done
 export BENCH_ENDPOINT_URL="https://localhost:$TLS_PORT" BENCH_CA_BUNDLE="$ROOT/target/bench/tls/ca.pem"
 log "TLS front of moto on $BENCH_ENDPOINT_URL (pid $LAST_PID)"
+if [ $hot_text = 1 ]; then
+  python3 tools/hottext.py "$@"
+  exit 0
+fi
 python3 tools/bench.py "$@"
 
 log "local end-to-end latency through the make dev stack (cargo lambda watch, debug builds)"
