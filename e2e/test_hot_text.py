@@ -107,11 +107,16 @@ def test_every_release_build_links_with_the_committed_script():
     for crate in ("10get_ticket", "12list_tickets", "10add_thread", "18aws_smithy_runtime",
                   "14lambda_runtime"):
         assert any(crate in p for p in patterns), crate
-    # arm64, what deploys (make build, sam build): from .cargo/config.toml
+    # arm64, what deploys (make build, sam build): v0 names from .cargo/config.toml
     config = tomllib.loads((ROOT / ".cargo" / "config.toml").read_text())
-    flags = config["target"]["aarch64-unknown-linux-gnu"]["rustflags"]
-    assert "symbol-mangling-version=v0" in flags
-    assert "link-arg=-Wl,-T,tools/hot-text.ld" in flags
-    # this machine's release builds (make bench, make hot-text): the same flags
-    build = (ROOT / "tools" / "build.sh").read_text()
-    assert "-C symbol-mangling-version=v0 -C link-arg=-Wl,-T,$ROOT/tools/hot-text.ld" in build
+    assert "symbol-mangling-version=v0" in config["target"]["aarch64-unknown-linux-gnu"]["rustflags"]
+    # this machine's release builds (make bench, make hot-text): the same names
+    assert "_RUSTFLAGS=-C symbol-mangling-version=v0" in (ROOT / "tools" / "build.sh").read_text()
+    # every function (and the bench's floor) links with the script through the build script
+    for manifest in [*ROOT.glob("functions/*/Cargo.toml"), ROOT / "tools/bench-floor/Cargo.toml"]:
+        package = tomllib.loads(manifest.read_text())["package"]
+        assert (manifest.parent / package.get("build", "build.rs")).resolve() == \
+            ROOT / "tools" / "link-layout.rs", manifest
+    layout = (ROOT / "tools" / "link-layout.rs").read_text()
+    assert 'cargo:rustc-link-arg-bins=-Wl,-T,{}' in layout
+    assert 'cargo:rerun-if-changed={}' in layout

@@ -16,11 +16,11 @@ ensure_venv
 arch=(--arm64) out=target/lambda
 if [ "${1:-}" = "--host" ]; then
   arch=() out=target/lambda-host; shift
-  # What .cargo/config.toml gives arm64 builds (v0 symbols, executed code grouped by
-  # tools/hot-text.ld), for this machine's own target, plus symbols: tools/hottext.py reads
-  # them from callgrind's profiles (they are not loaded at run time: peak RSS is the same).
+  # What .cargo/config.toml gives arm64 builds (v0 symbols, which tools/hot-text.ld's
+  # patterns are written in), for this machine's own target, plus symbols: tools/hottext.py
+  # reads them from callgrind's profiles (they are not loaded at run time: peak RSS is the same).
   host=$(rustc -vV | sed -n 's/^host: //p')
-  export "CARGO_TARGET_$(tr 'a-z.-' 'A-Z__' <<< "$host")_RUSTFLAGS=-C symbol-mangling-version=v0 -C link-arg=-Wl,-T,$ROOT/tools/hot-text.ld"
+  export "CARGO_TARGET_$(tr 'a-z.-' 'A-Z__' <<< "$host")_RUSTFLAGS=-C symbol-mangling-version=v0"
   export CARGO_PROFILE_RELEASE_STRIP=false
 fi
 packages=("$@")
