@@ -1,7 +1,7 @@
 """The layout that groups the code the functions run (tools/hottext.py, tools/hot-text.ld;
 docs/performance.md, "Memory"): its patterns match the symbols they came from also in a build
-for another target, the profile reader counts only the binary's own code, and every release
-build links with the committed script. No stack needed."""
+for another target, the profile reader counts only the binary's own code, and every function's
+release build links with the committed script. No stack needed."""
 
 import fnmatch
 import pathlib
@@ -13,14 +13,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import hottext  # noqa: E402
 
-# One generic instance as rustc 1.95 names it (v0) in an x86_64 build, and the same instance in
-# an arm64 build: other crate disambiguators, hence other back-reference offsets.
-X86 = ("_RINvMNtCsgEmfK2I1SDS_4core5sliceSh11copy_withinINtNtNtB5_3ops5range14Range"
-       "InclusivejEECsfEOYDRpO4Ta_11miniz_oxide")
-ARM = ("_RINvMNtCs9zKq1Lm2N4Pw7_4core5sliceSh11copy_withinINtNtNtB6_3ops5range14Range"
-       "InclusivejEECsA1b2C3d4E5f6g_11miniz_oxide")
-OTHER = ("_RINvMNtCsgEmfK2I1SDS_4core5sliceSh11copy_withinINtNtNtB5_3ops5range5RangejE"
-         "ECsfEOYDRpO4Ta_11miniz_oxide")
+# One function as rustc 1.95 names it in an x86_64 build and in an arm64 build (another hash:
+# cargo's metadata for the crate includes the target).
+X86 = "_ZN18aws_smithy_runtime6client8defaults15default_plugins17heeb687692739917eE"
+ARM = "_ZN18aws_smithy_runtime6client8defaults15default_plugins17h0a1b2c3d4e5f6789E"
+OTHER = "_ZN18aws_smithy_runtime6client8defaults23default_plugins_for_sts17heeb687692739917eE"
 
 
 def section_matches(pattern, symbol, prefix=".text."):
@@ -32,23 +29,21 @@ def test_a_pattern_matches_its_symbol_in_a_build_for_another_target():
     p = hottext.pattern(X86)
     assert section_matches(p, X86)
     assert section_matches(p, ARM)
+    # LLVM puts code it thinks cold in .text.unlikely.<name>
     assert section_matches(p, ARM, prefix=".text.unlikely.")
-    # another instance of the same generic function (other type arguments) is told apart
+    # another function is not matched (the length prefixes keep one name from being the
+    # beginning of another)
     assert not section_matches(p, OTHER)
 
 
-def test_legacy_and_llvm_suffixes_become_wildcards():
-    legacy = "_ZN9hashbrown3raw21RawTable$LT$T$C$A$GT$14reserve_rehash17h046d7629463370faE"
-    p = hottext.pattern(legacy)
-    assert section_matches(p, legacy)
-    assert section_matches(p, legacy.replace("046d7629463370fa", "ffffffffffffffff"))
+def test_llvm_suffixes_become_wildcards_and_glob_characters_do_not_survive():
     assert section_matches(hottext.pattern("ring_core_0_17_14__gcm_init_clmul.llvm.1234"),
                            "ring_core_0_17_14__gcm_init_clmul.llvm.98")
     assert not set(hottext.pattern("a[b]?c\\d")) & set("[]?\\")
 
 
 def test_long_names_are_cut_and_still_match():
-    long = "_RNvXs_NtCs1_5tokio" + "Ab" * 200
+    long = "_ZN5tokio" + "Ab" * 200 + "17heeb687692739917eE"
     p = hottext.pattern(long)
     assert len(p) <= hottext.LONGEST + 1 and p.endswith("*")
     assert section_matches(p, long)
@@ -59,7 +54,7 @@ creator: callgrind-3.22.0
 events: Ir
 ob=(1) /tmp/x/get-ticket/bootstrap
 fl=(1) ???
-fn=(1) _RNvCs1_10get_ticket4main
+fn=(1) _ZN10get_ticket4main17h92c179fe96946ec2E
 0 100
 cob=(2) /usr/lib/x86_64-linux-gnu/libc.so.6
 cfi=(2) ???
@@ -85,12 +80,12 @@ def test_the_profile_reader_counts_the_binarys_own_code_and_not_calls_into_other
     cost = hottext.executed(profile)
     # main's 100 (the 5000 of its call to memcpy is memcpy's, in libc); the helper 40 + 2 + 8;
     # libc's own memcpy (900) is not the binary's
-    assert dict(cost) == {"_RNvCs1_10get_ticket4main": 100, "hot_helper": 50}
+    assert dict(cost) == {"_ZN10get_ticket4main17h92c179fe96946ec2E": 100, "hot_helper": 50}
 
 
 def test_the_script_lists_the_hottest_first_and_inserts_before_text():
     from collections import Counter
-    text = hottext.script(Counter({"cold": 1, "_RNvCs1_3hot4main": 10}))
+    text = hottext.script(Counter({"cold": 1, "_ZN3hot4main17h92c179fe96946ec2E": 10}))
     body = text.splitlines()
     hot = next(i for i, l in enumerate(body) if "3hot4main" in l)
     cold = next(i for i, l in enumerate(body) if l.strip() == "*(.text*.cold*)")
@@ -104,14 +99,9 @@ def test_every_release_build_links_with_the_committed_script():
     patterns = re.findall(r"^\s+\*\(\.text\*\.(.+)\)$", script, re.M)
     # the profile of every measured function: their handlers' code, the runtime's, the SDK's
     assert len(patterns) > 1000
-    for crate in ("10get_ticket", "12list_tickets", "10add_thread", "18aws_smithy_runtime",
-                  "14lambda_runtime"):
+    for crate in ("_ZN10get_ticket", "_ZN12list_tickets", "_ZN10add_thread",
+                  "_ZN18aws_smithy_runtime", "_ZN14lambda_runtime"):
         assert any(crate in p for p in patterns), crate
-    # arm64, what deploys (make build, sam build): v0 names from .cargo/config.toml
-    config = tomllib.loads((ROOT / ".cargo" / "config.toml").read_text())
-    assert "symbol-mangling-version=v0" in config["target"]["aarch64-unknown-linux-gnu"]["rustflags"]
-    # this machine's release builds (make bench, make hot-text): the same names
-    assert "_RUSTFLAGS=-C symbol-mangling-version=v0" in (ROOT / "tools" / "build.sh").read_text()
     # every function (and the bench's floor) links with the script through the build script
     for manifest in [*ROOT.glob("functions/*/Cargo.toml"), ROOT / "tools/bench-floor/Cargo.toml"]:
         package = tomllib.loads(manifest.read_text())["package"]

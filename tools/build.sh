@@ -16,11 +16,8 @@ ensure_venv
 arch=(--arm64) out=target/lambda
 if [ "${1:-}" = "--host" ]; then
   arch=() out=target/lambda-host; shift
-  # What .cargo/config.toml gives arm64 builds (v0 symbols, which tools/hot-text.ld's
-  # patterns are written in), for this machine's own target, plus symbols: tools/hottext.py
-  # reads them from callgrind's profiles (they are not loaded at run time: peak RSS is the same).
-  host=$(rustc -vV | sed -n 's/^host: //p')
-  export "CARGO_TARGET_$(tr 'a-z.-' 'A-Z__' <<< "$host")_RUSTFLAGS=-C symbol-mangling-version=v0"
+  # With symbols: tools/hottext.py reads them from callgrind's profiles (they are not loaded
+  # at run time, so peak RSS is the same).
   export CARGO_PROFILE_RELEASE_STRIP=false
 fi
 packages=("$@")

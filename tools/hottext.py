@@ -7,18 +7,20 @@ Why: the kernel maps a binary's code into a process 64 KiB around every page it 
 6 MB of text, so nearly all of it ends up resident: peak RSS is mostly code that never runs.
 Grouped, the code that runs fits in about a third of the pages (docs/performance.md, "Memory").
 
-How: each measured function (tools/bench.py's FUNCTIONS, a host release build with symbols and
-v0 mangling: tools/build.sh --host) runs under callgrind through the harness for init and
-REQUESTS requests; every function of its own binary that executed becomes a pattern for the
-linker. Patterns must also match the arm64 build, which is what deploys and which this machine
-cannot run: a symbol's crate hashes differ between targets (cargo's metadata hashes the
-target), so they become wildcards, as do v0 back-references (offsets into the name, which
-move with them), LLVM's `.llvm.N` suffixes and legacy mangling's trailing hash. A pattern only
-ever matches more than the symbol it came from, never less: a wrong guess costs memory, never
-correctness, and code that is not matched stays where the linker would have put it.
+How: each measured function (tools/bench.py's FUNCTIONS, a host release build with symbols:
+tools/build.sh --host) runs under callgrind through the harness for init and REQUESTS
+requests; every function of its own binary that executed becomes a pattern for the linker.
+Patterns must also match the arm64 build, which is what deploys and which this machine cannot
+run: rustc's (legacy) symbol names end in a hash that differs between targets (cargo's
+metadata hashes the target), so the hash becomes a wildcard, as do LLVM's `.llvm.N` suffixes.
+Without its hash a name covers every instance of a generic function (they differ only in the
+hash), so a pattern may group more than ran; it never matches less than the symbol it came
+from: a wrong guess costs memory, never correctness, and code that is not matched stays where
+the linker would have put it. (v0 mangling names instances apart, but on arm64 it made
+get-ticket 0.9 MB larger and its requests 5 % more instructions: docs/performance.md.)
 
 Run by tools/bench.sh --hot-text, which builds and starts what it needs; the script is
-committed and used by every release build (.cargo/config.toml for arm64, tools/build.sh --host).
+committed, and every release build of a function links with it (tools/link-layout.rs).
 Re-run it when the code a request runs has changed much: a stale script still links, it just
 groups less."""
 
@@ -35,8 +37,8 @@ spec.loader.exec_module(bench)
 
 SCRIPT = HERE / "hot-text.ld"
 REQUESTS = 20
-# Patterns are cut after this many characters (v0 names of generic code run to hundreds): the
-# script stays small, and a cut pattern only matches more.
+# Patterns are cut after this many characters (names of trait impls on generic types run to
+# hundreds): the script stays small, and a cut pattern only matches more.
 LONGEST = 160
 
 
@@ -82,10 +84,7 @@ def executed(profile):
 def pattern(symbol):
     """A section-name pattern that matches SYMBOL's function in a build for any target."""
     s = re.sub(r"\.llvm\.\d+$", "", symbol)
-    s = re.sub(r"17h[0-9a-f]{16}E$", "", s)  # legacy mangling's hash
-    if s.startswith("_R"):  # v0: crate disambiguators and back-references
-        s = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", s)
-        s = re.sub(r"B[0-9A-Za-z]*_", "B*_", s)
+    s = re.sub(r"17h[0-9a-f]{16}E$", "", s)  # the hash at the end of a (legacy) Rust name
     s = re.sub(r"[?\[\]\\]", "*", s)[:LONGEST]
     return re.sub(r"\*+", "*", s.rstrip("*") + "*")
 
