@@ -12,7 +12,8 @@ tools/build.sh --host) runs under callgrind through the harness for init and REQ
 requests; every function of its own binary that executed becomes a pattern for the linker.
 Patterns must also match the arm64 build, which is what deploys and which this machine cannot
 run: rustc's (legacy) symbol names end in a hash that differs between targets (cargo's
-metadata hashes the target), so the hash becomes a wildcard, as do LLVM's `.llvm.N` suffixes.
+metadata hashes the target), so the hash becomes a wildcard, as do LLVM's `.llvm.N` and `.N`
+suffixes and, in the standard library's v0 names, crate disambiguators and back-references.
 Without its hash a name covers every instance of a generic function (they differ only in the
 hash), so a pattern may group more than ran; it never matches less than the symbol it came
 from: a wrong guess costs memory, never correctness, and code that is not matched stays where
@@ -83,8 +84,18 @@ def executed(profile):
 
 def pattern(symbol):
     """A section-name pattern that matches SYMBOL's function in a build for any target."""
-    s = re.sub(r"\.llvm\.\d+$", "", symbol)
+    s = symbol
+    while True:  # LLVM's suffixes on local symbols: ".llvm.N", and ".N" after LTO
+        cut = re.sub(r"(\.llvm)?\.\d+$", "", s)
+        if cut == s:
+            break
+        s = cut
     s = re.sub(r"17h[0-9a-f]{16}E$", "", s)  # the hash at the end of a (legacy) Rust name
+    if s.startswith("_R"):
+        # v0 names (the standard library's, built by the Rust project): crate disambiguators,
+        # and the back-references that point into the name past them
+        s = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", s)
+        s = re.sub(r"B[0-9A-Za-z]*_", "B*_", s)
     s = re.sub(r"[?\[\]\\]", "*", s)[:LONGEST]
     return re.sub(r"\*+", "*", s.rstrip("*") + "*")
 
