@@ -8,12 +8,17 @@
 use std::{env, path::PathBuf};
 
 fn main() {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let script = manifest
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    // A build from a copy of the function's directory alone (a builder that copies sources)
+    // finds no layout: the program is the same without it, only laid out as the linker likes.
+    let Some(script) = manifest
         .ancestors()
         .map(|dir| dir.join("tools/hot-text.ld"))
         .find(|path| path.exists())
-        .expect("tools/hot-text.ld in the workspace");
+    else {
+        println!("cargo:warning=tools/hot-text.ld not found: linked without the layout");
+        return;
+    };
     println!("cargo:rerun-if-changed={}", script.display());
     let release = env::var("PROFILE").as_deref() == Ok("release");
     let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
