@@ -46,39 +46,30 @@ LONGEST = 160
 def executed(profile):
     """Instructions per function of the binary itself (not libc's, not valgrind's) in a
     callgrind profile written with --demangle=no."""
-    names = {}  # callgrind's name compression: "fn=(12) name" once, then "fn=(12)"
+    objects, functions = {}, {}  # callgrind's name compression: "fn=(12) name", then "fn=(12)"
+    tables = {"ob": objects, "cob": objects, "fn": functions, "cfn": functions}
     cost = collections.Counter()
     own = fn = None
     after_call = False
-
-    def name(value, table):
-        m = re.match(r"\((\d+)\)(?: (.*))?$", value)
-        if not m:
-            return value
-        if m.group(2) is not None:
-            table[m.group(1)] = m.group(2)
-        return table.get(m.group(1))
-
-    objects = {}
     for line in profile.read_text(errors="replace").splitlines():
-        if line.startswith("ob="):
-            own = name(line[3:], objects).endswith("/bootstrap")
-        elif line.startswith("fn="):
-            fn = name(line[3:], names)
-        elif line.startswith(("cfn=", "cfi=", "cfl=")):
-            if line.startswith("cfn="):
-                name(line[4:], names)
-        elif line.startswith("cob="):
-            name(line[4:], objects)
-        elif line.startswith("calls="):
+        key, _, value = line.partition("=")
+        if key in tables:
+            m = re.match(r"\((\d+)\)(?: (.*))?$", value)
+            if m and m.group(2) is not None:
+                tables[key][m.group(1)] = m.group(2)
+            value = tables[key].get(m.group(1)) if m else value
+            if key == "ob":
+                own = value.endswith("/bootstrap")
+            elif key == "fn":
+                fn = value
+        elif key == "calls":
             after_call = True  # the next cost line is the call's inclusive cost
         elif line[:1].isdigit() or line[:1] in "+-*":
+            parts = line.split()
             if after_call:
                 after_call = False
-            elif own and fn:
-                parts = line.split()
-                if len(parts) >= 2:
-                    cost[fn] += int(parts[1])
+            elif own and fn and len(parts) >= 2:
+                cost[fn] += int(parts[1])
     return cost
 
 
