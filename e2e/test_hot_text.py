@@ -4,8 +4,11 @@ for another target, the profile reader counts only the binary's own code, and ev
 release build links with the committed script. No stack needed."""
 
 import fnmatch
+import os
 import pathlib
 import re
+import signal
+import subprocess
 import sys
 import tomllib
 
@@ -103,14 +106,79 @@ def test_the_profile_reader_counts_the_binarys_own_code_and_not_calls_into_other
     assert dict(cost) == {"_ZN10get_ticket4main17h92c179fe96946ec2E": 100, "hot_helper": 50}
 
 
-def test_the_script_lists_the_hottest_first_and_inserts_before_text():
-    from collections import Counter
-    text = hottext.script(Counter({"cold": 1, "_ZN3hot4main17h92c179fe96946ec2E": 10}))
-    body = text.splitlines()
-    hot = next(i for i, l in enumerate(body) if "3hot4main" in l)
-    cold = next(i for i, l in enumerate(body) if l.strip() == "*(.text*.cold*)")
-    assert hot < cold
-    assert text.rstrip().endswith("INSERT BEFORE .text;")
+def test_the_script_puts_the_code_more_functions_run_first_then_the_hottest():
+    from collections import Counter, defaultdict
+    users, weight = defaultdict(set), Counter()
+    hottext.add(users, weight, "get-ticket", {"_ZN7runtime4next17h92c179fe96946ec2E": 5,
+                                              "_ZN3get4cold17h92c179fe96946ec2E": 1,
+                                              "_ZN3get3hot17h92c179fe96946ec2E": 9,
+                                              "(below main)": 50})
+    hottext.add(users, weight, "list-tickets", {"_ZN7runtime4next17h0a1b2c3d4e5f6789E": 5,
+                                                "_ZN4list3hot17h92c179fe96946ec2E": 99})
+    hottext.add(users, weight, "get-ticket", {"_ZN3get3hot17h0000000000000000E": 0})
+    assert "(below main)" not in str(dict(users)), "callgrind's own entries are no functions"
+    body = hottext.script(users, weight).splitlines()
+    order = [line.strip() for line in body if line.strip().startswith("*(.text*.")]
+    # the runtime, run by both, first (one pattern for both targets' hashes); then each
+    # function's own code together, hottest first
+    assert order == ["*(.text*._ZN7runtime4next*)", "*(.text*._ZN3get3hot*)",
+                     "*(.text*._ZN3get4cold*)", "*(.text*._ZN4list3hot*)"]
+    assert body[-1] == "INSERT BEFORE .text;"
+
+
+TRAPPED_PROGRAM = r"""
+#include <stdio.h>
+__attribute__((noinline, aligned(4096))) int ran(int x) { return x * 3 + 1; }
+__attribute__((noinline, aligned(4096))) int never(int x) { return x * 5 + 2; }
+__attribute__((noinline, aligned(4096))) int also_ran(int x) { return x * 7 + 3; }
+int main(int argc, char **argv) {
+    (void)argv;
+    int (*volatile f)(int) = argc > 5 ? never : ran;
+    printf("%d\n", also_ran(f(argc)));
+    return 0;
+}
+"""
+
+
+def build_trap(tmp_path):
+    library = tmp_path / "trap.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(library), str(hottext.TRAP)],
+                   check=True)
+    source = tmp_path / "program.c"
+    source.write_text(TRAPPED_PROGRAM)
+    program = tmp_path / "program"
+    subprocess.run(["cc", "-O1", "-o", str(program), str(source)], check=True)
+    return library, program
+
+
+def test_the_native_trace_finds_the_functions_that_ran_and_not_the_others(tmp_path):
+    library, program = build_trap(tmp_path)
+    trace = tmp_path / "pages"
+    out = subprocess.run([*hottext.trapped(library, trace, program), str(program)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout == "31\n", out  # the program runs on, unchanged
+    pages = hottext.traced_pages(trace, program)
+    found = hottext.functions_on(program, pages)
+    assert {"ran", "also_ran", "main"} <= found
+    assert "never" not in found
+
+
+def test_the_trap_leaves_other_programs_and_real_crashes_alone(tmp_path):
+    library, program = build_trap(tmp_path)
+    trace = tmp_path / "pages"
+    # another program than the one named: not trapped, no trace
+    env = dict(os.environ, LD_PRELOAD=str(library), HOT_TEXT_TRACE=str(trace),
+               HOT_TEXT_PROGRAM=str(program))
+    assert subprocess.run(["true"], env=env, timeout=30).returncode == 0
+    assert not trace.exists()
+    # the program's own segmentation fault is still one (not a loop in the handler)
+    crash = tmp_path / "crash.c"
+    crash.write_text("int main(void) { volatile int *p = 0; return *p; }\n")
+    crasher = tmp_path / "crash"
+    subprocess.run(["cc", "-O0", "-o", str(crasher), str(crash)], check=True)
+    out = subprocess.run([*hottext.trapped(library, trace, crasher), str(crasher)], timeout=30)
+    assert out.returncode == -signal.SIGSEGV
+    assert len(trace.read_text().splitlines()) > 1, "its pages up to the crash were traced"
 
 
 def test_every_release_build_links_with_the_committed_script():

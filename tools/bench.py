@@ -376,13 +376,12 @@ def cpu_time_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / ticks  # utime + stime
 
 
-def callgrind(name, events, answered, options=()):
-    """Runs one function under callgrind from process start until it asks for the event after
-    `answered` answers; then it is stopped with SIGTERM, which callgrind survives to write its
-    profile. Returns the profile's path."""
+def drive(name, events, answered, prefix=()):
+    """Runs one function (behind `prefix`, a command such as valgrind's) from process start
+    until it asks for the event after `answered` answers; then it is stopped with SIGTERM, which
+    callgrind survives to write its profile."""
     api = RuntimeApi()
-    out = OUT / f"callgrind.{name}.{answered}.out"
-    proc, _ = start(api, name, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *options])
+    proc, _ = start(api, name, prefix)
     try:
         api.nexts.get(timeout=300)
         for i in range(answered):
@@ -395,6 +394,12 @@ def callgrind(name, events, answered, options=()):
         if proc.poll() is None:
             stop(proc)
         api.close()
+
+
+def callgrind(name, events, answered, options=()):
+    """drive() under callgrind. Returns the profile's path."""
+    out = OUT / f"callgrind.{name}.{answered}.out"
+    drive(name, events, answered, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *options])
     return out
 
 

@@ -10,6 +10,15 @@ Grouped, the code that runs fits in about a third of the pages (docs/performance
 How: each measured function (tools/bench.py's FUNCTIONS, a host release build with symbols:
 tools/build.sh --host) runs under callgrind through the harness for init and REQUESTS
 requests; every function of its own binary that executed becomes a pattern for the linker.
+Then it runs natively for NATIVE_REQUESTS requests with tools/hot-text-trap.c preloaded, which
+records every page of its code that executes: code callgrind does not see (valgrind's CPU
+lacks some of this one's features; at its speed a socket never has to be waited for) runs
+too, and every function on such a page that the profile does not name is added after the
+profiled ones of its set (which of a page's functions ran is not known; over-inclusion costs a
+little memory). The patterns are ordered by how many of the functions run them (code all of
+them run first, then the code of smaller sets, each set's together), hottest first within a
+set: one function's code then lies in fewer 64-KiB windows than when the code of all of them
+alternates in one order by heat.
 Patterns must also match the arm64 build, which is what deploys and which this machine cannot
 run: rustc's (legacy) symbol names end in a hash that differs between targets (cargo's
 metadata hashes the target), so the hash becomes a wildcard, as do LLVM's `.llvm.N` and `.N`
@@ -29,6 +38,7 @@ import collections
 import importlib.util
 import pathlib
 import re
+import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -37,7 +47,11 @@ bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 SCRIPT = HERE / "hot-text.ld"
+TRAP = HERE / "hot-text-trap.c"
 REQUESTS = 20
+# Natively (tools/hot-text-trap.c) a request is fast, and some code runs only now and then
+# (a socket not ready yet): more requests.
+NATIVE_REQUESTS = 100
 # Patterns are cut after this many characters (names of trait impls on generic types run to
 # hundreds): the script stays small, and a cut pattern only matches more.
 LONGEST = 160
@@ -91,20 +105,64 @@ def pattern(symbol):
     return re.sub(r"\*+", "*", s.rstrip("*") + "*")
 
 
-def script(costs):
-    ordered = []
-    seen = set()
-    for symbol, _ in costs.most_common():
-        if not re.fullmatch(r"[A-Za-z0-9_.$]+", symbol):
-            continue  # callgrind's own entries, such as "(below main)"
-        p = pattern(symbol)
-        if p not in seen:
-            seen.add(p)
-            ordered.append(p)
+def native_pages(name, events, library):
+    """The pages of the function's own code that a native run (init and NATIVE_REQUESTS
+    requests) executed, as addresses in the binary (tools/hot-text-trap.c)."""
+    binary = bench.HOST_DIR / name / "bootstrap"
+    trace = bench.OUT / f"hot-text.{name}.pages"
+    trace.unlink(missing_ok=True)
+    bench.drive(name, events, NATIVE_REQUESTS, trapped(library, trace, binary))
+    return traced_pages(trace, binary)
+
+
+def trapped(library, trace, binary):
+    """The command prefix that runs BINARY with the trap library writing to TRACE."""
+    return ["env", f"LD_PRELOAD={library}", f"HOT_TEXT_TRACE={trace}",
+            f"HOT_TEXT_PROGRAM={pathlib.Path(binary).resolve()}"]
+
+
+def traced_pages(trace, binary):
+    """The pages of a trace (run-time addresses) as addresses in BINARY."""
+    lines = pathlib.Path(trace).read_text().splitlines()
+    if not lines:
+        raise SystemExit(f"{trace}: empty (the trap library did not run)")
+    start, _, offset = (int(x, 16) for x in lines[0].split())
+    # the executable segment's address in the binary (lld and ld: one segment R E)
+    segments = subprocess.run(["readelf", "-lW", str(binary)], capture_output=True, text=True,
+                              check=True).stdout
+    load = next(line.split() for line in segments.splitlines()
+                if line.split()[:1] == ["LOAD"] and "E" in line.split()[6:-1])
+    file_offset, vaddr = int(load[1], 16), int(load[2], 16)
+    return {int(p, 16) - start + offset - file_offset + vaddr for p in lines[1:]}
+
+
+def functions_on(binary, pages, page_size=4096):
+    """The function symbols of BINARY (with symbols: a host build of tools/build.sh --host)
+    that overlap any of PAGES."""
+    out = subprocess.run(["nm", "--defined-only", "--no-demangle", "-S", str(binary)],
+                         capture_output=True, text=True, check=True).stdout
+    found = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 4 or parts[2] not in "tTwW":
+            continue
+        at, size = int(parts[0], 16), int(parts[1], 16)
+        first, last = at // page_size, (at + max(size, 1) - 1) // page_size
+        if any(page * page_size in pages for page in range(first, last + 1)):
+            found.add(parts[3])
+    return found
+
+
+def script(users, weight):
+    """The linker script: every pattern of USERS (pattern -> the functions that ran it), code
+    more functions run first, and within the code of one set of functions, hottest first (by
+    WEIGHT). One function's code is then in fewer windows than in an order by heat alone,
+    where the code of all of them alternates."""
+    ordered = sorted(users, key=lambda p: (-len(users[p]), sorted(users[p]), -weight[p], p))
     lines = [
         "/* Generated by tools/hottext.py (make hot-text): the functions' executed code first,",
-        "   hottest first; see that file for why and how. Inserted before .text, so the rest",
-        "   of the program is laid out as the linker's own script does. */",
+        "   the code most of them run first; see that file for why and how. Inserted before",
+        "   .text, so the rest of the program is laid out as the linker's own script does. */",
         "SECTIONS",
         "{",
         "  .text.hot :",
@@ -118,10 +176,22 @@ def script(costs):
     return "\n".join(lines)
 
 
+def add(users, weight, name, symbols):
+    """Adds SYMBOLS (symbol -> weight) as run by function NAME."""
+    for symbol, n in symbols.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.$]+", symbol):
+            continue  # callgrind's own entries, such as "(below main)"
+        p = pattern(symbol)
+        users[p].add(name)
+        weight[p] += n
+
+
 def main():
     names = sys.argv[1:] or bench.FUNCTIONS
     bench.OUT.mkdir(parents=True, exist_ok=True)
-    total = collections.Counter()
+    library = bench.OUT / "hot-text-trap.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(library), str(TRAP)], check=True)
+    users, weight = collections.defaultdict(set), collections.Counter()
     for name in names:
         print(f"[hot-text] {name}", file=sys.stderr, flush=True)
         bench.reset_aws()
@@ -132,12 +202,22 @@ def main():
             raise SystemExit(f"{profile}: no function of the binary executed (stripped build?)")
         # each function's share, so that one with long requests does not decide the order
         whole = sum(cost.values())
-        for symbol, n in cost.items():
-            total[symbol] += n * 1_000_000 // whole + 1
-        print(f"[hot-text] {name}: {len(cost)} functions executed", file=sys.stderr, flush=True)
-    text = script(total)
+        add(users, weight, name, {symbol: n * 1_000_000 // whole + 1 for symbol, n in cost.items()})
+        # What ran natively but not under callgrind: every function on a page it executed
+        # that the profile does not name (which of a page's functions ran is not known).
+        bench.reset_aws()
+        loads = bench.workloads(bench.seed())
+        pages = native_pages(name, loads[name], library)
+        profiled = {pattern(symbol) for symbol in cost}
+        extra = {symbol: 0 for symbol in functions_on(bench.HOST_DIR / name / "bootstrap", pages)
+                 if pattern(symbol) not in profiled}
+        add(users, weight, name, extra)
+        print(f"[hot-text] {name}: {len(cost)} functions executed under callgrind; natively "
+              f"{len(pages)} pages, {len(extra)} functions on them not in the profile",
+              file=sys.stderr, flush=True)
+    text = script(users, weight)
     SCRIPT.write_text(text)
-    print(f"[hot-text] {SCRIPT}: {text.count(chr(10)) - 11} patterns", file=sys.stderr)
+    print(f"[hot-text] {SCRIPT}: {len(users)} patterns", file=sys.stderr)
 
 
 if __name__ == "__main__":
