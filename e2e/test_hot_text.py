@@ -93,7 +93,12 @@ fn=(2)
 ob=(1)
 fn=(3)
 0 8
-totals: 6050
+ob=(4) ???
+fn=(4) _ZN10get_ticket6handle17h92c179fe96946ec2E
+0 70
+fn=(5) _ZN10get_ticket6handle17h92c179fe96946ec2E'2
+0 1
+totals: 6121
 """
 
 
@@ -103,26 +108,35 @@ def test_the_profile_reader_counts_the_binarys_own_code_and_not_calls_into_other
     cost = hottext.executed(profile)
     # main's 100 (the 5000 of its call to memcpy is memcpy's, in libc); the helper 40 + 2 + 8;
     # libc's own memcpy (900) is not the binary's
-    assert dict(cost) == {"_ZN10get_ticket4main17h92c179fe96946ec2E": 100, "hot_helper": 50}
+    # and code in .text.hot, which valgrind does not place in the binary ("???"), at any
+    # depth of recursion
+    assert dict(cost) == {"_ZN10get_ticket4main17h92c179fe96946ec2E": 100, "hot_helper": 50,
+                          "_ZN10get_ticket6handle17h92c179fe96946ec2E": 71}
 
 
-def test_the_script_puts_the_code_more_functions_run_first_then_the_hottest():
+def test_the_script_puts_the_code_all_run_first_and_each_functions_together():
     from collections import Counter, defaultdict
     users, weight = defaultdict(set), Counter()
     hottext.add(users, weight, "get-ticket", {"_ZN7runtime4next17h92c179fe96946ec2E": 5,
                                               "_ZN3get4cold17h92c179fe96946ec2E": 1,
                                               "_ZN3get3hot17h92c179fe96946ec2E": 9,
+                                              "_ZN6shared4read17h92c179fe96946ec2E": 1,
                                               "(below main)": 50})
     hottext.add(users, weight, "list-tickets", {"_ZN7runtime4next17h0a1b2c3d4e5f6789E": 5,
-                                                "_ZN4list3hot17h92c179fe96946ec2E": 99})
+                                                "_ZN4list3hot17h92c179fe96946ec2E": 99,
+                                                "_ZN6shared4read17h92c179fe96946ec2E": 1})
+    hottext.add(users, weight, "add-thread", {"_ZN7runtime4next17h0a1b2c3d4e5f6789E": 5,
+                                              "_ZN3add3hot17h92c179fe96946ec2E": 7})
     hottext.add(users, weight, "get-ticket", {"_ZN3get3hot17h0000000000000000E": 0})
     assert "(below main)" not in str(dict(users)), "callgrind's own entries are no functions"
-    body = hottext.script(users, weight).splitlines()
+    body = hottext.script(users, weight, ["get-ticket", "list-tickets", "add-thread"]).splitlines()
     order = [line.strip() for line in body if line.strip().startswith("*(.text*.")]
-    # the runtime, run by both, first (one pattern for both targets' hashes); then each
-    # function's own code together, hottest first
-    assert order == ["*(.text*._ZN7runtime4next*)", "*(.text*._ZN3get3hot*)",
-                     "*(.text*._ZN3get4cold*)", "*(.text*._ZN4list3hot*)"]
+    # the runtime, run by all, first (one pattern for both targets' hashes); then all of
+    # get-ticket's code together (what it shares with list-tickets next to list-tickets'
+    # own), hottest first within one set of functions; then list-tickets', then add-thread's
+    assert order == ["*(.text*._ZN7runtime4next*)", "*(.text*._ZN6shared4read*)",
+                     "*(.text*._ZN3get3hot*)", "*(.text*._ZN3get4cold*)",
+                     "*(.text*._ZN4list3hot*)", "*(.text*._ZN3add3hot*)"]
     assert body[-1] == "INSERT BEFORE .text;"
 
 

@@ -15,9 +15,9 @@ records every page of its code that executes: code callgrind does not see (valgr
 lacks some of this one's features; at its speed a socket never has to be waited for) runs
 too, and every function on such a page that the profile does not name is added after the
 profiled ones of its set (which of a page's functions ran is not known; over-inclusion costs a
-little memory). The patterns are ordered by how many of the functions run them (code all of
-them run first, then the code of smaller sets, each set's together), hottest first within a
-set: one function's code then lies in fewer 64-KiB windows than when the code of all of them
+little memory). The patterns are ordered by the set of functions that run them (script():
+code all of them run first, every function's code in few runs), hottest first within a set:
+one function's code then lies in fewer 64-KiB windows than when the code of all of them
 alternates in one order by heat.
 Patterns must also match the arm64 build, which is what deploys and which this machine cannot
 run: rustc's (legacy) symbol names end in a hash that differs between targets (cargo's
@@ -59,7 +59,10 @@ LONGEST = 160
 
 def executed(profile):
     """Instructions per function of the binary itself (not libc's, not valgrind's) in a
-    callgrind profile written with --demangle=no."""
+    callgrind profile written with --demangle=no. Valgrind takes a program's code to be its
+    `.text` section: a binary already linked with the layout has most of its code in
+    `.text.hot`, which callgrind puts in an object named "???" (under the right function
+    names), so that counts as the binary's too; main() keeps only names the binary defines."""
     objects, functions = {}, {}  # callgrind's name compression: "fn=(12) name", then "fn=(12)"
     tables = {"ob": objects, "cob": objects, "fn": functions, "cfn": functions}
     cost = collections.Counter()
@@ -73,9 +76,9 @@ def executed(profile):
                 tables[key][m.group(1)] = m.group(2)
             value = tables[key].get(m.group(1)) if m else value
             if key == "ob":
-                own = value.endswith("/bootstrap")
+                own = value.endswith("/bootstrap") or value == "???"
             elif key == "fn":
-                fn = value
+                fn = re.sub(r"'\d+$", "", value)  # callgrind's recursion depth: f'2
         elif key == "calls":
             after_call = True  # the next cost line is the call's inclusive cost
         elif line[:1].isdigit() or line[:1] in "+-*":
@@ -136,32 +139,41 @@ def traced_pages(trace, binary):
     return {int(p, 16) - start + offset - file_offset + vaddr for p in lines[1:]}
 
 
-def functions_on(binary, pages, page_size=4096):
-    """The function symbols of BINARY (with symbols: a host build of tools/build.sh --host)
-    that overlap any of PAGES."""
+def functions(binary):
+    """The function symbols of BINARY (with symbols: a host build of tools/build.sh --host):
+    name -> (address, size)."""
     out = subprocess.run(["nm", "--defined-only", "--no-demangle", "-S", str(binary)],
                          capture_output=True, text=True, check=True).stdout
-    found = set()
+    found = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) != 4 or parts[2] not in "tTwW":
-            continue
-        at, size = int(parts[0], 16), int(parts[1], 16)
-        first, last = at // page_size, (at + max(size, 1) - 1) // page_size
-        if any(page * page_size in pages for page in range(first, last + 1)):
-            found.add(parts[3])
+        if len(parts) == 4 and parts[2] in "tTwW":
+            found[parts[3]] = (int(parts[0], 16), int(parts[1], 16))
     return found
 
 
-def script(users, weight):
-    """The linker script: every pattern of USERS (pattern -> the functions that ran it), code
-    more functions run first, and within the code of one set of functions, hottest first (by
-    WEIGHT). One function's code is then in fewer windows than in an order by heat alone,
-    where the code of all of them alternates."""
-    ordered = sorted(users, key=lambda p: (-len(users[p]), sorted(users[p]), -weight[p], p))
+def functions_on(binary, pages, page_size=4096):
+    """The function symbols of BINARY that overlap any of PAGES."""
+    found = set()
+    for name, (at, size) in functions(binary).items():
+        first, last = at // page_size, (at + max(size, 1) - 1) // page_size
+        if any(page * page_size in pages for page in range(first, last + 1)):
+            found.add(name)
+    return found
+
+
+def script(users, weight, names):
+    """The linker script: every pattern of USERS (pattern -> the functions that ran it), in
+    the order of the sets of NAMES (the measured functions, most important first) that run
+    them, read as binary numbers with the first function as the highest bit, largest first:
+    the code all of them run comes first, and every function's code lies in few runs (all of
+    the first function's in one, the second's in two, ...), where in an order by heat the code
+    of all of them alternates. Within one set, hottest first (by WEIGHT)."""
+    bit = {name: 1 << (len(names) - 1 - i) for i, name in enumerate(names)}
+    ordered = sorted(users, key=lambda p: (-sum(bit[n] for n in users[p]), -weight[p], p))
     lines = [
         "/* Generated by tools/hottext.py (make hot-text): the functions' executed code first,",
-        "   the code most of them run first; see that file for why and how. Inserted before",
+        "   the code all of them run first; see that file for why and how. Inserted before",
         "   .text, so the rest of the program is laid out as the linker's own script does. */",
         "SECTIONS",
         "{",
@@ -197,7 +209,8 @@ def main():
         bench.reset_aws()
         loads = bench.workloads(bench.seed())
         profile = bench.callgrind(name, loads[name], REQUESTS, ["--demangle=no"])
-        cost = executed(profile)
+        defined = functions(bench.HOST_DIR / name / "bootstrap")
+        cost = collections.Counter({f: n for f, n in executed(profile).items() if f in defined})
         if not cost:
             raise SystemExit(f"{profile}: no function of the binary executed (stripped build?)")
         # each function's share, so that one with long requests does not decide the order
@@ -215,7 +228,7 @@ def main():
         print(f"[hot-text] {name}: {len(cost)} functions executed under callgrind; natively "
               f"{len(pages)} pages, {len(extra)} functions on them not in the profile",
               file=sys.stderr, flush=True)
-    text = script(users, weight)
+    text = script(users, weight, names)
     SCRIPT.write_text(text)
     print(f"[hot-text] {SCRIPT}: {len(users)} patterns", file=sys.stderr)
 
