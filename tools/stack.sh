@@ -129,8 +129,8 @@ start_web() {
 # s3s-fs: an S3 endpoint that checks SigV4 (moto does not), for the signature tests; built
 # once from crates.io into .local.
 S3S_FS="$ROOT/.local/s3s-fs/bin/s3s-fs"
-# What make test installs in the background from its start, beside .venv's pip install (which
-# mostly waits on the network): s3s-fs, compiled once, in the dev profile without debug info
+# What make test installs in the background from its start, beside its builds: .venv, the
+# browser and the OpenAPI linters (below), s3s-fs, compiled once, in the dev profile without debug info
 # (it serves a handful of test requests; an optimised build took 40 s longer), and checkov's
 # own venv. start_install NAME LOGFILE COMMAND... (nothing when COMMAND is `true`);
 # await_install NAME LOGFILE before its first use: the run fails with its output if it failed.
@@ -164,6 +164,13 @@ start_installs() {
     start_install s3s-fs "$logs/s3s-install.log" env CARGO_PROFILE_DEV_DEBUG=0 cargo install \
       --quiet --debug --locked --features binary s3s-fs --version 0.14.1 --root "$ROOT/.local/s3s-fs"
   fi
+  # .venv's pinned tools (moto, cargo-lambda, pytest: first needed when moto starts, after
+  # the builds), Debian's chromium and the npm packages (the browser test, the OpenAPI lint):
+  # network and disk mostly, beside the builds' compiling.
+  start_install venv "$logs/venv-install.log" bash -c "source '$ROOT/tools/venv.sh' && ensure_venv"
+  start_install browser "$logs/browser-install.log" bash -c "source '$ROOT/tools/stack.sh' && ensure_browser"
+  start_install openapi-lint "$logs/openapi-lint-install.log" \
+    bash -c "source '$ROOT/tools/stack.sh' && ensure_openapi_lint"
   if checkov_installed; then
     start_install checkov "$logs/checkov-install.log" true
   else

@@ -13,9 +13,6 @@ mkdir -p "$LOGS"
 ls -1d "$ROOT"/target/test-logs/*/ 2>/dev/null | head -n -5 | xargs -r rm -rf
 
 start_installs "$LOGS"
-ensure_venv
-ensure_browser
-ensure_openapi_lint
 
 log "format"
 cargo fmt --all -- --check
@@ -38,6 +35,7 @@ cargo build -p support-tickets --lib --tests --quiet --no-default-features
 log "build and lint (once for the whole run)"
 cargo build --workspace --all-targets --quiet
 
+await_install venv "$LOGS/venv-install.log"
 start_moto "$(free_port)" "$LOGS/moto.log"
 MOTO_URL=$AWS_ENDPOINT_URL
 # moto applies concurrent transactions without isolation (docs/development.md): the store and
@@ -58,6 +56,7 @@ log "template checks: cfn-lint with the serverless rules, checkov (suppressions 
 cfn-lint template.yaml -a cfn_lint_serverless.rules
 "$VENV/checkov/bin/checkov" -f template.yaml --compact --quiet --skip-download
 
+await_install openapi-lint "$LOGS/openapi-lint-install.log"
 log "openapi.yaml under Spectral's and Redocly's recommended rules: no warning passes"
 tools/openapi/node_modules/.bin/spectral lint openapi.yaml --ruleset tools/openapi/.spectral.yaml \
   --fail-severity=warn --quiet
@@ -83,6 +82,8 @@ start_api "$API_PORT" "$LOGS/api.log" 8
 export API_URL="http://127.0.0.1:$API_PORT"
 await_install s3s-fs "$LOGS/s3s-install.log"
 start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
+
+await_install browser "$LOGS/browser-install.log"
 
 # TESTS=e2e/test_x.py make test runs only those end-to-end tests (to iterate; CI runs all,
 # and the smoke suite and the IAM report need all of them).
