@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! 4  http/ event.rs logging.rs   the edges: lambda_http (API functions), lambda_runtime
-//!                                (event functions), log output
+//!    memory.rs                   (event functions), log output, the process's startup pages
 //! 3  service/                    the operations, a file per use case; every authorization
 //!                                decision is made here
 //! 2  input/ view.rs store/       request JSON -> commands; domain -> the contract's JSON;
@@ -44,6 +44,7 @@ pub mod service;
 pub mod event;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod tls;
 
 pub use error::ApiError;

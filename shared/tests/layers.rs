@@ -12,7 +12,7 @@ fn layer(module: &str) -> Option<u8> {
         "config" | "cursor" | "files" | "idempotency" | "input" | "outbound" | "store" | "tls"
         | "view" => 2,
         "service" => 3,
-        "http" | "event" | "logging" => 4,
+        "http" | "event" | "logging" | "memory" => 4,
         "lib" => 5,
         _ => return None,
     })
@@ -30,6 +30,7 @@ const CONFINED: &[(&str, &[&str])] = &[
     ("rustls", &["outbound", "tls"]),
     ("jsonwebtoken", &["http"]),
     ("chrono_tz", &["input"]),
+    ("libc", &["memory"]),
 ];
 
 /// Words the domain must not use: it is pure.

@@ -5,6 +5,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    support_tickets::memory::release_startup_pages();
     support_tickets::logging::init();
     let app = support_tickets::App::from_env().await?;
     run(service_fn(|event: LambdaEvent<S3Event>| {

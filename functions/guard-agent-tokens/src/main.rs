@@ -5,6 +5,7 @@ use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    support_tickets::memory::release_startup_pages();
     support_tickets::logging::init();
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(
         &support_tickets::service::sdk_config().await?,

@@ -6,6 +6,7 @@ use support_tickets::service::Prepare;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    support_tickets::memory::release_startup_pages();
     support_tickets::logging::init();
     let api = Api::from_env().await?;
     api.app.prepare(Prepare::FirstMonth).await;

@@ -5,6 +5,7 @@ use support_tickets::http::{Api, Authenticator};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    support_tickets::memory::release_startup_pages();
     support_tickets::logging::init();
     let (app, out) = support_tickets::service::app_with_outbound().await?;
     let auth = Authenticator::new(&app.config.auth)?;

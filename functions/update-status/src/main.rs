@@ -5,6 +5,7 @@ use support_tickets::http::Api;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    support_tickets::memory::release_startup_pages();
     support_tickets::logging::init();
     let api = Api::from_env().await?;
     run(service_fn(|req| update_status::handle(&api, req))).await
