@@ -29,7 +29,8 @@ bench:
 	bash tools/bench.sh
 
 # tools/hot-text.ld, the layout that groups the code the functions run (docs/performance.md,
-# Memory): re-run when what a request runs has changed much, then make bench.
+# Memory), from callgrind profiles and a native page trace (needs valgrind, cc, nm, readelf):
+# re-run when what a request runs has changed much, then make bench.
 hot-text:
 	bash tools/bench.sh --hot-text
 
