@@ -172,7 +172,7 @@ def test_the_native_trace_finds_the_functions_that_ran_and_not_the_others(tmp_pa
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stdout == "31\n", out  # the program runs on, unchanged
     pages = hottext.traced_pages(trace, program)
-    found = hottext.functions_on(program, pages)
+    found = hottext.functions_on(hottext.functions(program), pages)
     assert {"ran", "also_ran", "main"} <= found
     assert "never" not in found
 

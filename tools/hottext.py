@@ -152,10 +152,10 @@ def functions(binary):
     return found
 
 
-def functions_on(binary, pages, page_size=4096):
-    """The function symbols of BINARY that overlap any of PAGES."""
+def functions_on(symbols, pages, page_size=4096):
+    """The function symbols (of functions()) that overlap any of PAGES."""
     found = set()
-    for name, (at, size) in functions(binary).items():
+    for name, (at, size) in symbols.items():
         first, last = at // page_size, (at + max(size, 1) - 1) // page_size
         if any(page * page_size in pages for page in range(first, last + 1)):
             found.add(name)
@@ -222,7 +222,7 @@ def main():
         loads = bench.workloads(bench.seed())
         pages = native_pages(name, loads[name], library)
         profiled = {pattern(symbol) for symbol in cost}
-        extra = {symbol: 0 for symbol in functions_on(bench.HOST_DIR / name / "bootstrap", pages)
+        extra = {symbol: 0 for symbol in functions_on(defined, pages)
                  if pattern(symbol) not in profiled}
         add(users, weight, name, extra)
         print(f"[hot-text] {name}: {len(cost)} functions executed under callgrind; natively "
