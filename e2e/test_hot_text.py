@@ -212,3 +212,14 @@ def test_every_release_build_links_with_the_committed_script():
     layout = (ROOT / "tools" / "link-layout.rs").read_text()
     assert 'cargo:rustc-link-arg-bins=-Wl,-T,{}' in layout
     assert 'cargo:rerun-if-changed={}' in layout
+
+
+def test_every_function_gives_back_the_loaders_relocation_tables_first():
+    """shared/src/memory.rs (docs/performance.md, Memory): first thing in every main."""
+    mains = sorted(ROOT.glob("functions/*/src/main.rs"))
+    assert len(mains) > 20
+    for main in mains:
+        body = main.read_text().split("fn main()", 1)[1]
+        call = body.find("support_tickets::memory::release_startup_pages();")
+        assert call != -1, main
+        assert call < body.find("support_tickets::logging::init();"), main
