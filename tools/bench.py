@@ -359,6 +359,7 @@ def warm_burst(name, events):
         api.nexts.get(timeout=30)
         peak = status_kib(proc.pid, "VmHWM")
         cpu_ms = cpu_time_ms(proc.pid)
+        where = resident(pathlib.Path(f"/proc/{proc.pid}/smaps").read_text())
     finally:
         stop(proc)
         api.close()
@@ -366,8 +367,33 @@ def warm_burst(name, events):
     return {"warm_ms_median": statistics.median(latencies),
             "warm_ms_p99": latencies[int(len(latencies) * 0.99) - 1],
             "peak_rss_mib": peak / 1024,
+            "resident_mib": where,
             # user + system time of the whole burst, per invocation (the first one included)
             "cpu_ms_per_invocation": cpu_ms / (WARM + 1)}
+
+
+def resident(smaps):
+    """Where a process's resident memory is (MiB by kind), from its /proc/PID/smaps text: the
+    program's own code (its executable mapping), the rest of the program's own mappings
+    (read-only data, relocated pointers, writable data), shared libraries (libc, libm, the
+    loader: every mapping of a file other than the program) and anonymous memory (the
+    allocator's heap, thread stacks). Taken at the end of the warm burst, so the sum is the
+    resident size then, at most the peak."""
+    kinds = {"own code": 0, "own data": 0, "libraries": 0, "heap and stacks": 0}
+    kind = None
+    for line in smaps.splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and ":" not in parts[0] and len(parts) >= 5:
+            path = parts[5] if len(parts) > 5 else ""
+            if path.endswith("/bootstrap"):
+                kind = "own code" if "x" in parts[1] else "own data"
+            elif path.startswith("/"):
+                kind = "libraries"
+            else:  # anonymous, [heap], [stack], [vdso]...
+                kind = "heap and stacks"
+        elif parts[:1] == ["Rss:"] and kind:
+            kinds[kind] += int(parts[1])
+    return {k: v / 1024 for k, v in kinds.items()}
 
 
 def cpu_time_ms(pid):
@@ -489,6 +515,14 @@ def table(results, machine):
             f"{r['warm_invocation_instructions'] / 1e3:.0f}" if has else "n/a",
             r["peak_rss_mib"], ratio(r["peak_rss_mib"], floor.get("peak_rss_mib")),
             r["warm_ms_median"], r["warm_ms_p99"], r["cpu_ms_per_invocation"]))
+    kinds = list(next(iter(results.values()))["resident_mib"])
+    lines += ["", "Resident memory by kind after the warm burst (MiB; /proc/PID/smaps; docs/performance.md, Memory):", "",
+              "| function | " + " | ".join(kinds) + " | sum | peak |",
+              "|---|" + "---|" * (len(kinds) + 2)]
+    for name, r in results.items():
+        where = r["resident_mib"]
+        lines.append(f"| {name} | " + " | ".join(f"{where[k]:.2f}" for k in kinds)
+                     + f" | {sum(where.values()):.2f} | {r['peak_rss_mib']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -517,24 +551,38 @@ def estimate(cpu_ms, waits, memory):
 
 def power(results):
     """What AWS Lambda Power Tuning would show, estimated: each function's warm request at
-    128, 256 and 512 MB from its measured CPU time per invocation (this machine's core taken as
-    a vCPU) and its round trips."""
-    lines = ["Estimated warm request at each memory size (CPU ms × 1,769 / MB below a full vCPU, "
-             f"plus round trips × {ROUND_TRIP_MS:.0f} ms; arm64 price, us-east-1):", "",
-             "| function | CPU ms | round trips | " + " | ".join(
+    128, 256 and 512 MB from its instructions and its round trips. A request's CPU time is its
+    warm instructions times this run's CPU time per instruction, pooled over the functions
+    (their CPU time over the burst, user and system, against their instructions): the
+    instructions order the functions the same on any machine, busy or not, and the pooled rate
+    (this machine's core taken as a vCPU) gives them a scale. Without instructions (CALLGRIND=0),
+    each function's own CPU time."""
+    measured = [r for name, r in results.items() if name in ROUND_TRIPS]
+    counted = all("warm_invocation_instructions" in r for r in measured) and measured
+    per_instruction = (sum(r["cpu_ms_per_invocation"] for r in measured)
+                       / sum(r["warm_invocation_instructions"] for r in measured)) if counted else None
+    basis = (f"CPU ms from the instructions at {per_instruction * 1e6:.3f} ms per million, this "
+             "run's CPU time over its instructions" if counted
+             else "CPU ms: each function's CPU time per invocation")
+    lines = [f"Estimated warm request at each memory size ({basis}; "
+             f"× 1,769 / MB below a full vCPU, plus round trips × {ROUND_TRIP_MS:.0f} ms; "
+             "arm64 price, us-east-1):", "",
+             "| function | warm instr. (k) | CPU ms | round trips | " + " | ".join(
                  f"{m} MB ms | {m} MB $/M" for m in MEMORY_SIZES) + " |",
-             "|---|---|---|" + "---|---|" * len(MEMORY_SIZES)]
+             "|---|---|---|---|" + "---|---|" * len(MEMORY_SIZES)]
     for name, r in results.items():
         if name not in ROUND_TRIPS:
             continue
+        cpu_ms = (r["warm_invocation_instructions"] * per_instruction if counted
+                  else r["cpu_ms_per_invocation"])
         cells = []
         for m in MEMORY_SIZES:
-            duration, cost = estimate(r["cpu_ms_per_invocation"], ROUND_TRIPS[name] * ROUND_TRIP_MS, m)
+            duration, cost = estimate(cpu_ms, ROUND_TRIPS[name] * ROUND_TRIP_MS, m)
             cells.append(f"{duration:.1f} | {cost:.2f}")
-        lines.append(f"| {name} | {r['cpu_ms_per_invocation']:.3f} | {ROUND_TRIPS[name]} | "
+        instr = f"{r['warm_invocation_instructions'] / 1e3:.0f}" if counted else "n/a"
+        lines.append(f"| {name} | {instr} | {cpu_ms:.3f} | {ROUND_TRIPS[name]} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
 
 if __name__ == "__main__":
     main()
