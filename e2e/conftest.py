@@ -54,6 +54,17 @@ def send(session, method, url, **kwargs):
         return res
 
 
+# Modules that fill the table with bulk data (thousands of tickets, a ticket of 20 MB of
+# threads) run after all the others and leave it there: moto copies the whole table on every
+# transaction, so everything after them would slow down, and deleting it again took longer
+# than the tests themselves.
+LAST = {"test_bounds.py"}
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name in LAST)  # stable: the rest keep their order
+
+
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"emulator hangs retried (GET only): {len(EMULATOR_HANGS)}")

@@ -3,18 +3,16 @@ ticket that holds the most threads it can, every thread can still be read a page
 and a list does at most QUERY_BUDGET Queries however sparse its filter (counted at the proxy).
 
 The large data is written straight into the table (`tickets-dev seed-*`, BatchWriteItem) and
-removed again afterwards: moto copies every table on each transaction, so leaving it would
-slow every later write."""
+left there: this module runs after all the others (conftest.py, LAST), since moto copies every
+table on each transaction and the data would slow every later write."""
 
 import json
 import os
 import pathlib
 import subprocess
 
-import boto3
 import pytest
 import requests
-from boto3.dynamodb.conditions import Key
 
 from conftest import Client, settle, unique
 from test_api import assert_error
@@ -36,25 +34,6 @@ def seed(*args):
     assert out.returncode == 0, out.stderr
 
 
-def table():
-    dynamodb = boto3.resource("dynamodb", endpoint_url=os.environ["FAULT_PROXY_URL"],
-                              region_name="us-east-1")
-    return dynamodb.Table(os.environ["TABLE_NAME"])
-
-
-def delete_all(query):
-    """Deletes every item the query (a function of ExclusiveStartKey) finds."""
-    t, start = table(), None
-    with t.batch_writer() as batch:
-        while True:
-            page = query(t, **({"ExclusiveStartKey": start} if start else {}))
-            for item in page["Items"]:
-                batch.delete_item(Key={"PK": item["PK"], "SK": item["SK"]})
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
-
-
 def within_lambda_limits(res):
     """Well within: the answer under half of Lambda's limit, and the envelope Lambda carries it
     in (the body as a JSON string, every quote escaped again; serde_json leaves non-ASCII
@@ -72,9 +51,7 @@ def full_ticket(api_url):
     owner = Client(api_url, unique("hoarder"))
     t = owner.create()
     seed("seed-threads", t["_id"], str(MAX_THREADS - 1), str(MESSAGE_MAX))
-    yield owner, t["_id"]
-    delete_all(lambda tbl, **kw: tbl.query(KeyConditionExpression=Key("PK").eq(f"TICKET#{t['_id']}"),
-                                           ProjectionExpression="PK, SK", **kw))
+    return owner, t["_id"]
 
 
 def test_a_full_ticket_answers_in_limits_and_every_thread_can_be_read(full_ticket):
@@ -169,10 +146,7 @@ def many_tickets(api_url):
                           seconds=300)
     assert (counts.body.get("counts") or {}).get("open") == MANY, \
         f"counts after {took:.0f} s: {counts.body}"
-    yield owner
-    delete_all(lambda tbl, **kw: tbl.query(IndexName="byClient",
-                                           KeyConditionExpression=Key("clientKey").eq(f"CLIENT#{owner.sub}"),
-                                           **kw))
+    return owner
 
 
 def queries_of(call):
@@ -221,14 +195,9 @@ def test_a_list_of_maximum_size_tickets_stays_within_lambda_limits(api_url):
     the page stops at its byte budget, short but with a cursor, and the walk returns all."""
     owner = Client(api_url, unique("verbose"))
     seed("seed-tickets", owner.sub, "101", str(MESSAGE_MAX))
-    try:
-        res = owner.call("GET", params={"limit": 100})
-        assert res.status_code == 200, res.body
-        within_lambda_limits(res)
-        assert 0 < len(res.body["data"]) < 100 and res.body["pagination"]["hasMore"] is True
-        seen = owner.walk(limit=100)
-        assert len(seen) == 101 and len({t["_id"] for t in seen}) == 101
-    finally:
-        delete_all(lambda tbl, **kw: tbl.query(
-            IndexName="byClient", KeyConditionExpression=Key("clientKey").eq(f"CLIENT#{owner.sub}"),
-            **kw))
+    res = owner.call("GET", params={"limit": 100})
+    assert res.status_code == 200, res.body
+    within_lambda_limits(res)
+    assert 0 < len(res.body["data"]) < 100 and res.body["pagination"]["hasMore"] is True
+    seen = owner.walk(limit=100)
+    assert len(seen) == 101 and len({t["_id"] for t in seen}) == 101
