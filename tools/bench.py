@@ -12,6 +12,7 @@ import os
 import pathlib
 import queue
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -28,6 +29,12 @@ OUT = pathlib.Path(os.environ.get("BENCH_OUT", ROOT / "target" / "bench"))
 COLD_STARTS = int(os.environ.get("COLD_STARTS", "25"))
 WARM = int(os.environ.get("WARM", "1000"))
 CALLGRIND_WARM = int(os.environ.get("CALLGRIND_WARM", "50"))
+# The arm64 binaries (what deploys) run here under qemu's user-mode emulator with Debian's
+# arm64 C library (tools/bench.sh installs both), for what only they can tell: how much of
+# their own file and of the libraries they keep resident (docs/performance.md, "Memory on
+# arm64"). ARM64_WARM requests each: the emulator is some 20 times slower.
+QEMU = ["qemu-aarch64", "-L", os.environ.get("BENCH_ARM64_ROOT", "/usr/aarch64-linux-gnu")]
+ARM64_WARM = int(os.environ.get("ARM64_WARM", "300"))
 # The floor: hello world on lambda_http 1.x (tools/bench-floor), built with the same profile in
 # the same run; every function's figures are also given as ratios to it, which survive a noisy
 # machine better than milliseconds do.
@@ -396,6 +403,54 @@ def resident(smaps):
     return {k: v / 1024 for k, v in kinds.items()}
 
 
+def resident_arm64(smaps, root):
+    """What an arm64 program keeps resident of its own file and of its libraries, from the
+    /proc/PID/smaps text of the qemu-aarch64 process that runs it: the emulator maps the
+    program and the libraries from ROOT (qemu's -L) into its own address space, where its own
+    code and memory sit beside them. The program's anonymous memory (its heap and stacks) is
+    not told apart from the emulator's and is not counted (the same allocator and the same
+    data: the host build's figure stands in for it)."""
+    kinds = {"own": 0, "libraries": 0}
+    kind = None
+    for line in smaps.splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and ":" not in parts[0] and len(parts) >= 5:
+            path = parts[5] if len(parts) > 5 else ""
+            kind = ("own" if path.endswith("/bootstrap")
+                    else "libraries" if path.startswith(str(root).rstrip("/") + "/") else None)
+        elif parts[:1] == ["Rss:"] and kind:
+            kinds[kind] += int(parts[1])
+    return {k: v / 1024 for k, v in kinds.items()}
+
+
+def arm64_burst(name, events):
+    """ARM64_WARM warm invocations of the arm64 binary under qemu-aarch64 (the same harness),
+    then what it keeps resident of its file and libraries; None when qemu or the arm64 C
+    library is missing."""
+    root = pathlib.Path(QEMU[2])
+    binary = ARM_DIR / name / "bootstrap"
+    if not (shutil.which(QEMU[0]) and (root / "lib").is_dir() and binary.exists()):
+        return None
+    api = RuntimeApi()
+    log = open(OUT / f"{name}.arm64.log", "ab")
+    proc = subprocess.Popen([*QEMU, str(binary)], env=function_env(api, name), stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        api.nexts.get(timeout=120)
+        for done in range(0, ARM64_WARM, BATCH):
+            if done and name in GROWING:
+                reset_aws()
+                events = workloads(seed())[name]
+            for i in range(min(BATCH, ARM64_WARM - done)):
+                api.events.put(events[i % len(events)])
+                ok_answer(name, api.answer(timeout=120)[2])
+                api.nexts.get(timeout=120)
+        return resident_arm64(pathlib.Path(f"/proc/{proc.pid}/smaps").read_text(), root)
+    finally:
+        stop(proc)
+        api.close()
+
+
 def cpu_time_ms(pid):
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -463,6 +518,10 @@ def main():
         }
         r.update(cold_starts(name, loads[name]))
         r.update(warm_burst(name, loads[name]))
+        if name in GROWING:
+            reset_aws()
+            loads = workloads(seed())
+        r["arm64_resident_mib"] = arm64_burst(name, loads[name])
         r["first_minus_warm_ms"] = r["first_invocation_ms_median"] - r["warm_ms_median"]
         if name in GROWING:  # the burst left moto re-seeded: fresh tickets for the next runs
             reset_aws()
@@ -516,13 +575,18 @@ def table(results, machine):
             r["peak_rss_mib"], ratio(r["peak_rss_mib"], floor.get("peak_rss_mib")),
             r["warm_ms_median"], r["warm_ms_p99"], r["cpu_ms_per_invocation"]))
     kinds = list(next(iter(results.values()))["resident_mib"])
-    lines += ["", "Resident memory by kind after the warm burst (MiB; /proc/PID/smaps; docs/performance.md, Memory):", "",
-              "| function | " + " | ".join(kinds) + " | sum | peak |",
-              "|---|" + "---|" * (len(kinds) + 2)]
+    lines += ["", "Resident memory by kind after the warm burst (MiB; /proc/PID/smaps; docs/performance.md, "
+              "Memory), and the arm64 binary's own file and libraries under qemu-aarch64 (after "
+              f"{ARM64_WARM} requests) with the host's heap and stacks added: the arm64 estimate:", "",
+              "| function | " + " | ".join(kinds) + " | sum | peak | arm64 own | arm64 libraries | arm64 estimate |",
+              "|---|" + "---|" * (len(kinds) + 5)]
     for name, r in results.items():
-        where = r["resident_mib"]
+        where, arm = r["resident_mib"], r.get("arm64_resident_mib")
+        arm_cells = (f"{arm['own']:.2f} | {arm['libraries']:.2f} | "
+                     f"{arm['own'] + arm['libraries'] + where['heap and stacks']:.2f}"
+                     if arm else "n/a | n/a | n/a")
         lines.append(f"| {name} | " + " | ".join(f"{where[k]:.2f}" for k in kinds)
-                     + f" | {sum(where.values()):.2f} | {r['peak_rss_mib']:.2f} |")
+                     + f" | {sum(where.values()):.2f} | {r['peak_rss_mib']:.2f} | {arm_cells} |")
     return "\n".join(lines) + "\n"
 
 
