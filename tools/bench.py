@@ -386,21 +386,26 @@ def resident(smaps):
     loader: every mapping of a file other than the program) and anonymous memory (the
     allocator's heap, thread stacks). Taken at the end of the warm burst, so the sum is the
     resident size then, at most the peak."""
-    kinds = {"own code": 0, "own data": 0, "libraries": 0, "heap and stacks": 0}
-    kind = None
+    def kind(perms, path):
+        if path.endswith("/bootstrap"):
+            return "own code" if "x" in perms else "own data"
+        # any other file; then anonymous, [heap], [stack], [vdso]...
+        return "libraries" if path.startswith("/") else "heap and stacks"
+    return rss_by(smaps, kind, ["own code", "own data", "libraries", "heap and stacks"])
+
+
+def rss_by(smaps, kind, kinds):
+    """Resident MiB of /proc/PID/smaps text by KIND(perms, path) of each mapping (None: not
+    counted), for each of KINDS."""
+    kib = dict.fromkeys(kinds, 0)
+    current = None
     for line in smaps.splitlines():
         parts = line.split()
         if parts and "-" in parts[0] and ":" not in parts[0] and len(parts) >= 5:
-            path = parts[5] if len(parts) > 5 else ""
-            if path.endswith("/bootstrap"):
-                kind = "own code" if "x" in parts[1] else "own data"
-            elif path.startswith("/"):
-                kind = "libraries"
-            else:  # anonymous, [heap], [stack], [vdso]...
-                kind = "heap and stacks"
-        elif parts[:1] == ["Rss:"] and kind:
-            kinds[kind] += int(parts[1])
-    return {k: v / 1024 for k, v in kinds.items()}
+            current = kind(parts[1], parts[5] if len(parts) > 5 else "")
+        elif parts[:1] == ["Rss:"] and current:
+            kib[current] += int(parts[1])
+    return {k: v / 1024 for k, v in kib.items()}
 
 
 def resident_arm64(smaps, root):
@@ -410,17 +415,9 @@ def resident_arm64(smaps, root):
     code and memory sit beside them. The program's anonymous memory (its heap and stacks) is
     not told apart from the emulator's and is not counted (the same allocator and the same
     data: the host build's figure stands in for it)."""
-    kinds = {"own": 0, "libraries": 0}
-    kind = None
-    for line in smaps.splitlines():
-        parts = line.split()
-        if parts and "-" in parts[0] and ":" not in parts[0] and len(parts) >= 5:
-            path = parts[5] if len(parts) > 5 else ""
-            kind = ("own" if path.endswith("/bootstrap")
-                    else "libraries" if path.startswith(str(root).rstrip("/") + "/") else None)
-        elif parts[:1] == ["Rss:"] and kind:
-            kinds[kind] += int(parts[1])
-    return {k: v / 1024 for k, v in kinds.items()}
+    libraries = str(root).rstrip("/") + "/"
+    return rss_by(smaps, lambda perms, path: "own" if path.endswith("/bootstrap")
+                  else "libraries" if path.startswith(libraries) else None, ["own", "libraries"])
 
 
 def arm64_burst(name, events):
