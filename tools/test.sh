@@ -43,12 +43,16 @@ MOTO_URL=$AWS_ENDPOINT_URL
 # a time, as the end-to-end tests' functions do.
 TABLE_NAME=unit-tests start_proxy "$(free_port)" "" "$LOGS/proxy-units.log"
 
-log "unit and store tests (store tests against moto, through $AWS_ENDPOINT_URL)"
+# The unit and store tests run in the background, beside the template and contract checks and
+# the start of the end-to-end stack (their environment is taken now, before the stack's); their
+# output is shown, and their result decides, before the end-to-end tests begin.
+log "unit and store tests (store tests against moto, through $AWS_ENDPOINT_URL), in the background"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  start_bg "$LOGS/units.log" cargo nextest run --workspace --no-fail-fast
 else
-  cargo test --workspace --no-fail-fast
+  start_bg "$LOGS/units.log" cargo test --workspace --no-fail-fast
 fi
+UNITS_PID=$LAST_PID
 export AWS_ENDPOINT_URL=$MOTO_URL
 
 await_install checkov "$LOGS/checkov-install.log"
@@ -84,6 +88,12 @@ await_install s3s-fs "$LOGS/s3s-install.log"
 start_s3s_fs "$(free_port)" "$LOGS/s3s-data" "$LOGS/s3s.log"
 
 await_install browser "$LOGS/browser-install.log"
+
+log "unit and store tests: their output"
+units=0
+wait "$UNITS_PID" || units=$?
+cat "$LOGS/units.log"
+[ "$units" -eq 0 ] || { log "unit and store tests failed ($units)"; exit "$units"; }
 
 # TESTS=e2e/test_x.py make test runs only those end-to-end tests (to iterate; CI runs all,
 # and the smoke suite and the IAM report need all of them).
