@@ -182,10 +182,12 @@ def function_env(api, name):
     return env
 
 
-def start(api, name, prefix=()):
+def start(api, name, prefix=(), binary=None):
+    """Starts the function's host build (or BINARY) behind PREFIX against API."""
     log = open(OUT / f"{name}.log", "ab")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*prefix, str(HOST_DIR / name / "bootstrap")], env=function_env(api, name),
+    proc = subprocess.Popen([*prefix, str(binary or HOST_DIR / name / "bootstrap")],
+                            env=function_env(api, name),
                             stdout=log, stderr=subprocess.STDOUT)
     return proc, t0
 
@@ -421,31 +423,15 @@ def resident_arm64(smaps, root):
 
 
 def arm64_burst(name, events):
-    """ARM64_WARM warm invocations of the arm64 binary under qemu-aarch64 (the same harness),
-    then what it keeps resident of its file and libraries; None when qemu or the arm64 C
-    library is missing."""
+    """ARM64_WARM warm invocations of the arm64 binary under qemu-aarch64 (drive()), then what
+    it keeps resident of its file and libraries; None when qemu or the arm64 C library is
+    missing."""
     root = pathlib.Path(QEMU[2])
     binary = ARM_DIR / name / "bootstrap"
     if not (shutil.which(QEMU[0]) and (root / "lib").is_dir() and binary.exists()):
         return None
-    api = RuntimeApi()
-    log = open(OUT / f"{name}.arm64.log", "ab")
-    proc = subprocess.Popen([*QEMU, str(binary)], env=function_env(api, name), stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        api.nexts.get(timeout=120)
-        for done in range(0, ARM64_WARM, BATCH):
-            if done and name in GROWING:
-                reset_aws()
-                events = workloads(seed())[name]
-            for i in range(min(BATCH, ARM64_WARM - done)):
-                api.events.put(events[i % len(events)])
-                ok_answer(name, api.answer(timeout=120)[2])
-                api.nexts.get(timeout=120)
-        return resident_arm64(pathlib.Path(f"/proc/{proc.pid}/smaps").read_text(), root)
-    finally:
-        stop(proc)
-        api.close()
+    return drive(name, events, ARM64_WARM, QEMU, binary, lambda pid: resident_arm64(
+        pathlib.Path(f"/proc/{pid}/smaps").read_text(), root))
 
 
 def cpu_time_ms(pid):
@@ -454,20 +440,27 @@ def cpu_time_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / ticks  # utime + stime
 
 
-def drive(name, events, answered, prefix=()):
-    """Runs one function (behind `prefix`, a command such as valgrind's) from process start
-    until it asks for the event after `answered` answers; then it is stopped with SIGTERM, which
+def drive(name, events, answered, prefix=(), binary=None, at_end=None):
+    """Runs one function (its host build or BINARY, behind `prefix`, a command such as
+    valgrind's) from process start until it asks for the event after `answered` answers (a
+    growing function's moto emptied and seeded again every BATCH, as in the warm burst); then
+    `at_end(pid)`, whose value is returned, and the process is stopped with SIGTERM, which
     callgrind survives to write its profile."""
     api = RuntimeApi()
-    proc, _ = start(api, name, prefix)
+    proc, _ = start(api, name, prefix, binary)
     try:
         api.nexts.get(timeout=300)
         for i in range(answered):
+            if i and i % BATCH == 0 and name in GROWING:
+                reset_aws()
+                events = workloads(seed())[name]
             api.events.put(events[i % len(events)])
             ok_answer(name, api.answer(timeout=300)[2])
             api.nexts.get(timeout=300)
+        result = at_end(proc.pid) if at_end else None
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=300)
+        return result
     finally:
         if proc.poll() is None:
             stop(proc)
@@ -644,6 +637,7 @@ def power(results):
         lines.append(f"| {name} | {instr} | {cpu_ms:.3f} | {ROUND_TRIPS[name]} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
 
 if __name__ == "__main__":
     main()
