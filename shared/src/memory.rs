@@ -3,10 +3,11 @@
 //! Before `main`, the dynamic loader fixes up every pointer in the program's read-only data
 //! from its relocation table (`.rela.dyn`: 24 bytes per pointer, about 0.5 MB in a function,
 //! read once, start to end). Those pages then stay mapped and resident for the life of the
-//! process: 0.45 MiB of get-ticket's peak RSS, which is what Lambda's memory size must hold. [`release_startup_pages`] tells the kernel they are no longer needed
-//! (`MADV_DONTNEED` on pages of the file that were only read: they leave the process and, should
-//! anything read them again, are read from the file again unchanged). docs/performance.md,
-//! "Memory", has the figures.
+//! process: 0.45 MiB of get-ticket's peak RSS, which is what Lambda's memory size must hold.
+//! [`release_startup_pages`] tells the kernel they are no longer needed (`MADV_DONTNEED` on
+//! pages of the file that were only read: they leave the process and, should anything read
+//! them again, are read from the file again unchanged). docs/performance.md, "Memory", has
+//! the figures.
 
 use std::ops::Range;
 
@@ -30,20 +31,17 @@ mod imp {
     const DT_RELASZ: u64 = 8;
     const DT_JMPREL: u64 = 23;
 
-    /// The relocation tables of the program (not of its libraries): the first object
-    /// `dl_iterate_phdr` reports. In its read-only load segment only, whole pages only.
-    struct Found {
-        tables: Option<Range<usize>>,
-    }
-
+    /// Finds the relocation tables of the program (not of its libraries: the first object
+    /// `dl_iterate_phdr` reports) inside its read-only load segment, into `data`, an
+    /// `Option<Range<usize>>`.
     unsafe extern "C" fn first_object(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,
         data: *mut c_void,
     ) -> libc::c_int {
         // SAFETY: dl_iterate_phdr hands a valid info for the duration of the call, and `data`
-        // is the `Found` that `release` passed.
-        let (info, found) = unsafe { (&*info, &mut *(data as *mut Found)) };
+        // is the `Option<Range<usize>>` that `release` passed.
+        let (info, found) = unsafe { (&*info, &mut *(data as *mut Option<Range<usize>>)) };
         let base = info.dlpi_addr as usize;
         // SAFETY: the loader's own program headers of this object, dlpi_phnum of them.
         let headers =
@@ -89,19 +87,17 @@ mod imp {
                     && end <= start + h.p_memsz as usize
             });
             if read_only {
-                found.tables = Some(rela..end);
+                *found = Some(rela..end);
             }
         }
         1 // the program is the first object; its libraries are not ours to touch
     }
 
     pub fn release() -> Option<Range<usize>> {
-        let mut found = Found { tables: None };
+        let mut found: Option<Range<usize>> = None;
         // SAFETY: the callback only reads the loader's structures for the call's duration.
-        unsafe {
-            libc::dl_iterate_phdr(Some(first_object), &mut found as *mut Found as *mut c_void)
-        };
-        let tables = found.tables?;
+        unsafe { libc::dl_iterate_phdr(Some(first_object), &mut found as *mut _ as *mut c_void) };
+        let tables = found?;
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let start = tables.start.div_ceil(page) * page;
