@@ -147,3 +147,22 @@ def test_the_arm64_estimate_adds_the_hosts_heap_and_stacks():
     row["arm64_resident_mib"] = None  # no qemu on the machine
     _, second = _all_rows(bench.table({"get-ticket": row}, machine), "get-ticket")
     assert second[-3:] == ["n/a", "n/a", "n/a"]
+
+
+def test_every_function_is_also_given_as_a_ratio_to_the_floor():
+    """The issue's floor: init, cold start and peak RSS divided by the floor's of the same run."""
+    base = {"binary_bytes_arm64": 7e6, "zip_bytes_arm64": 3e6, "first_minus_warm_ms": 0.5,
+            "warm_ms_median": 9.0, "warm_ms_p99": 15.0, "cpu_ms_per_invocation": 1.3,
+            "resident_mib": bench.resident(SMAPS)}
+    results = {
+        bench.FLOOR: {**base, "init_ms_median": 2.5, "cold_start_ms_median": 4.0, "peak_rss_mib": 4.0},
+        "get-ticket": {**base, "init_ms_median": 10.0, "cold_start_ms_median": 20.0,
+                       "peak_rss_mib": 8.0},
+    }
+    machine = {"cpu": "test", "cores": 2, "rustc": "rustc", "date": "today", "backend": "TLS"}
+    first, _ = _all_rows(bench.table(results, machine), "get-ticket")
+    assert first[2:4] == ["10.00", "4.00"]  # init ms, × floor
+    assert first[5:7] == ["20.0", "5.00"]  # cold start ms, × floor
+    assert first[11:13] == ["8.0", "2.00"]  # peak RSS MiB, × floor
+    floor, _ = _all_rows(bench.table(results, machine), bench.FLOOR)
+    assert floor[3] == floor[6] == floor[12] == "1.00"
