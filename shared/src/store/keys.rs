@@ -287,10 +287,7 @@ pub(crate) fn derived_keys(field: Field) -> &'static [&'static str] {
 /// A value as an item, without NULL attributes: an absent attribute is what
 /// `if_not_exists` and `attribute_not_exists` test for.
 pub(crate) fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, ApiError> {
-    let mut item: Item =
-        serde_dynamo::to_item(value).map_err(|e| ApiError::internal("encode item", e))?;
-    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
-    Ok(item)
+    super::codec::to_item(value).map_err(|e| ApiError::internal("encode item", e))
 }
 
 /// When DynamoDB's TTL removes a ticket's item (its purge follows, from the stream's record

@@ -27,6 +27,7 @@
 //! and the due-soon queues `AWAITING#<shard>` and `ESCALATE#<shard>`.
 
 mod attachments;
+mod codec;
 mod counts;
 mod events;
 mod exports;
@@ -87,7 +88,7 @@ pub(crate) fn key_string(item: &Item, name: &str) -> String {
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, ApiError> {
-    serde_dynamo::from_item(item).map_err(|e| ApiError::internal("decode item", e))
+    codec::from_item(item).map_err(|e| ApiError::internal("decode item", e))
 }
 
 /// Whether a conditional write (UpdateItem, PutItem, DeleteItem) was applied: `false` when
