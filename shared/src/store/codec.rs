@@ -157,16 +157,12 @@ impl ser::Serializer for Serializer {
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
-        _name: &'static str,
+        _enum: &'static str,
         _index: u32,
-        variant: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<AttributeValue> {
-        let inner = value.serialize(NESTED)?;
-        Ok(AttributeValue::M(HashMap::from([(
-            variant.to_owned(),
-            inner,
-        )])))
+        Ok(variant(name, value.serialize(NESTED)?))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<Seq> {
         Ok(Seq(Vec::with_capacity(len.unwrap_or(0))))
@@ -212,37 +208,26 @@ impl Seq {
     }
 }
 
-impl ser::SerializeSeq for Seq {
-    type Ok = AttributeValue;
-    type Error = CodecError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<AttributeValue> {
-        Ok(AttributeValue::L(self.0))
-    }
+/// Sequences, tuples and tuple structs: all a list.
+macro_rules! list {
+    ($($trait:ident $method:ident;)*) => {$(
+        impl ser::$trait for Seq {
+            type Ok = AttributeValue;
+            type Error = CodecError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                self.push(value)
+            }
+            fn end(self) -> Result<AttributeValue> {
+                Ok(AttributeValue::L(self.0))
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Seq {
-    type Ok = AttributeValue;
-    type Error = CodecError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<AttributeValue> {
-        Ok(AttributeValue::L(self.0))
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq {
-    type Ok = AttributeValue;
-    type Error = CodecError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<AttributeValue> {
-        Ok(AttributeValue::L(self.0))
-    }
+list! {
+    SerializeSeq serialize_element;
+    SerializeTuple serialize_element;
+    SerializeTupleStruct serialize_field;
 }
 
 struct Map {
@@ -308,14 +293,13 @@ impl ser::SerializeStruct for Map {
     }
 }
 
-/// A tuple or struct variant: a one-entry map from its name to its fields.
-struct Variant<T>(&'static str, T);
-
-impl<T> Variant<T> {
-    fn wrap(name: &'static str, inner: AttributeValue) -> AttributeValue {
-        AttributeValue::M(HashMap::from([(name.to_owned(), inner)]))
-    }
+/// A variant with data: a one-entry map from its name to its value.
+fn variant(name: &'static str, value: AttributeValue) -> AttributeValue {
+    AttributeValue::M(HashMap::from([(name.to_owned(), value)]))
 }
+
+/// A tuple or struct variant, its fields gathered before `variant` wraps them.
+struct Variant<T>(&'static str, T);
 
 impl ser::SerializeTupleVariant for Variant<Seq> {
     type Ok = AttributeValue;
@@ -324,7 +308,7 @@ impl ser::SerializeTupleVariant for Variant<Seq> {
         self.1.push(value)
     }
     fn end(self) -> Result<AttributeValue> {
-        Ok(Self::wrap(self.0, AttributeValue::L(self.1 .0)))
+        Ok(variant(self.0, AttributeValue::L(self.1 .0)))
     }
 }
 
@@ -339,7 +323,7 @@ impl ser::SerializeStructVariant for Variant<Map> {
         self.1.insert(key.to_owned(), value)
     }
     fn end(self) -> Result<AttributeValue> {
-        Ok(Self::wrap(self.0, AttributeValue::M(self.1.item)))
+        Ok(variant(self.0, AttributeValue::M(self.1.item)))
     }
 }
 
@@ -390,11 +374,12 @@ impl<'de> de::Deserializer<'de> for Deserializer {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.0 {
             AttributeValue::S(s) => visitor.visit_string(s),
+            // In serde_dynamo's order: a signed integer, an unsigned one, a float.
             AttributeValue::N(n) => {
-                if let Ok(v) = n.parse::<u64>() {
-                    visitor.visit_u64(v)
-                } else if let Ok(v) = n.parse::<i64>() {
+                if let Ok(v) = n.parse::<i64>() {
                     visitor.visit_i64(v)
+                } else if let Ok(v) = n.parse::<u64>() {
+                    visitor.visit_u64(v)
                 } else {
                     let v = n
                         .parse::<f64>()
@@ -644,6 +629,32 @@ mod tests {
             let theirs: Ticket = serde_dynamo::from_item(reference(&t)).unwrap();
             assert_eq!(theirs, t);
         }
+    }
+
+    #[test]
+    fn reads_untyped_values_as_serde_dynamo_does() {
+        let item = || {
+            Item::from([
+                ("negative".into(), AttributeValue::N("-5".into())),
+                ("big".into(), AttributeValue::N(u64::MAX.to_string())),
+                ("half".into(), AttributeValue::N("0.5".into())),
+                ("none".into(), AttributeValue::Null(true)),
+                ("flag".into(), AttributeValue::Bool(false)),
+                (
+                    "list".into(),
+                    AttributeValue::L(vec![
+                        AttributeValue::S("x".into()),
+                        AttributeValue::N("7".into()),
+                    ]),
+                ),
+                ("set".into(), AttributeValue::Ss(vec!["a".into()])),
+            ])
+        };
+        let ours: serde_json::Value = from_item(item()).unwrap();
+        let theirs: serde_json::Value = serde_dynamo::from_item(item()).unwrap();
+        assert_eq!(ours, theirs);
+        assert_eq!(ours["big"], serde_json::json!(u64::MAX));
+        assert_eq!(ours["negative"], serde_json::json!(-5));
     }
 
     #[test]
