@@ -19,9 +19,14 @@ token:
 web:
 	python3 -m http.server --bind 127.0.0.1 --directory examples/web 8000
 
-# Every function for Lambda (arm64, provided.al2023): target/lambda/<function>/bootstrap(.zip).
+# Every function for Lambda (arm64, provided.al2023, static): target/lambda/<function>/bootstrap(.zip).
 build:
 	bash tools/build.sh
+
+# What sam build runs for each function (template.yaml: BuildMethod makefile, ContextPath .),
+# in the function's directory: tools/build.sh for it, the binary into sam's ARTIFACTS_DIR.
+build-%Function:
+	bash "$(dir $(abspath $(firstword $(MAKEFILE_LIST))))tools/sam-build.sh" "$*" "$(ARTIFACTS_DIR)"
 
 # Sizes, cold starts, instructions, peak RSS and latencies of the release binaries (README,
 # Performance): results in target/bench/results.md.

@@ -210,6 +210,8 @@ def test_sam_builds_each_member_into_the_one_workspace_target(sam):
     for env in ("default", "prod"):
         build = config[env]["build"]["parameters"]
         assert build["beta_features"] is True and build["cached"] is False, env
+        # The makefile builds run in the sources: a copy would take target/ along.
+        assert build["build_in_source"] is True, env
         assert config[env]["deploy"]["parameters"]["capabilities"] == "CAPABILITY_IAM"
     assert config["default"]["global"]["parameters"]["stack_name"] != \
         config["prod"]["global"]["parameters"]["stack_name"]

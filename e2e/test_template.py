@@ -71,10 +71,19 @@ def test_table_matches_the_keys_declared_in_rust(template):
 def test_functions_are_rust_arm64_on_al2023(template):
     glob = template["Globals"]["Function"]
     assert glob["Runtime"] == "provided.al2023" and glob["Architectures"] == ["arm64"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "build-%Function:" in makefile and "tools/sam-build.sh" in makefile
     for name, res in functions(template).items():
-        assert res["Metadata"]["BuildMethod"] == "rust-cargolambda", name
+        # sam build runs the root Makefile's build-<LogicalId>, which builds the package that
+        # tools/sam-build.sh names from the logical id: it must be the function's binary.
+        assert res["Metadata"]["BuildMethod"] == "makefile", name
+        assert res["Metadata"]["ContextPath"] == ".", name
         binary = res["Metadata"]["BuildProperties"]["Binary"]
         assert (ROOT / "functions" / binary / "Cargo.toml").exists(), binary
+        stem = name.removesuffix("Function")
+        assert name.endswith("Function") and subprocess.check_output(
+            ["bash", "-c", 'source <(sed -n "/^name=/p" tools/sam-build.sh); echo "$name"', "_", stem],
+            cwd=ROOT, text=True).strip() == binary, name
 
 
 def test_every_route_has_the_jwt_authorizer(template):

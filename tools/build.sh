@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# `make build`: every function as Lambda expects it (arm64, provided.al2023; cargo lambda links
-# with zig against glibc 2.17) in target/lambda/<function>/bootstrap and bootstrap.zip.
+# `make build`: every function as Lambda expects it (arm64, provided.al2023): a static
+# executable linked with musl (cargo lambda with zig, target aarch64-unknown-linux-musl), in
+# target/lambda/<function>/bootstrap and bootstrap.zip. Static, because glibc's shared
+# libraries were 1.5 MiB of every function's resident memory and its loader's work at start
+# (docs/performance.md, "Memory"); mimalloc keeps musl's allocator out of it. sam build uses
+# this script too (tools/sam-build.sh).
 # Each function is built as its own package, so its features are its own (list-tickets and
 # escalate-tickets do not link the S3 client); all share target/, so dependencies compile once.
-#   tools/build.sh            arm64 (what the template deploys)
-#   tools/build.sh --host     the machine's own architecture, into target/lambda-host (to run
-#                             and measure here: make bench)
+#   tools/build.sh            arm64, static (what the template deploys)
+#   tools/build.sh --host     the machine's own architecture, with glibc, into
+#                             target/lambda-host (to run and measure here: make bench; make
+#                             hot-text's page trace preloads a library, which a static program
+#                             cannot take)
 #   tools/build.sh [--host] PACKAGE...   only these packages (make bench: the functions it
 #                             measures and its floor, tools/bench-floor)
 set -euo pipefail
@@ -13,7 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 cd "$ROOT"
 ensure_venv
 
-arch=(--arm64) out=target/lambda
+arch=(--target aarch64-unknown-linux-musl) out=target/lambda
 if [ "${1:-}" = "--host" ]; then
   arch=() out=target/lambda-host; shift
   # With symbols: tools/hottext.py reads them from callgrind's profiles (they are not loaded
@@ -24,8 +30,8 @@ packages=("$@")
 if [ ${#packages[@]} -eq 0 ]; then
   for dir in functions/*/; do packages+=("$(basename "$dir")"); done
 fi
-if [ ${#arch[@]} -gt 0 ] && ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then
-  rustup target add aarch64-unknown-linux-gnu
+if [ ${#arch[@]} -gt 0 ] && ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-musl; then
+  rustup target add aarch64-unknown-linux-musl
 fi
 
 for name in "${packages[@]}"; do
