@@ -86,6 +86,16 @@ def test_functions_are_rust_arm64_on_al2023(template):
             cwd=ROOT, text=True).strip() == binary, name
 
 
+def test_sam_build_target_runs_the_build_script_for_the_function(tmp_path):
+    """What sam runs for a function (make build-<LogicalId>, from the function's directory,
+    with the root Makefile): tools/sam-build.sh with the logical id's stem and sam's
+    ARTIFACTS_DIR (a dry run: nothing is built)."""
+    out = subprocess.check_output(
+        ["make", "-n", "-f", str(ROOT / "Makefile"), "build-GetTicketFunction",
+         f"ARTIFACTS_DIR={tmp_path}"], cwd=ROOT / "functions" / "get-ticket", text=True)
+    assert f'bash "{ROOT}/tools/sam-build.sh" "GetTicket" "{tmp_path}"' in out, out
+
+
 def test_every_route_has_the_jwt_authorizer(template):
     api = template["Resources"]["HttpApi"]["Properties"]["Auth"]
     assert api["DefaultAuthorizer"] == "JwtAuthorizer"
