@@ -1,7 +1,10 @@
 """tools/bench.py's memory breakdown (`make bench`'s "Resident memory by kind" table): which
 mapping counts as what. No stack needed."""
 
+import os
 import pathlib
+import platform
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -166,3 +169,31 @@ def test_every_function_is_also_given_as_a_ratio_to_the_floor():
     assert first[11:13] == ["8.0", "2.00"]  # peak RSS MiB, × floor
     floor, _ = _all_rows(bench.table(results, machine), bench.FLOOR)
     assert floor[3] == floor[6] == floor[12] == "1.00"
+
+
+def build_commands(*args):
+    """What tools/build.sh would run (BUILD_DRY_RUN): the cargo lambda command lines."""
+    out = subprocess.run(["bash", "tools/build.sh", *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, BUILD_DRY_RUN="1"))
+    assert out.returncode == 0, out.stderr
+    return [line for line in out.stdout.splitlines() if line.startswith("cargo lambda build")]
+
+
+def test_the_bench_measures_static_musl_builds_and_the_trace_takes_glibc():
+    # what deploys: arm64, static (musl)
+    deployed, = build_commands("get-ticket")
+    assert "--target aarch64-unknown-linux-musl" in deployed and "--lambda-dir target/lambda " in deployed
+    # what make bench runs natively: the same kind of program, this machine's architecture
+    host, = build_commands("--host", "get-ticket")
+    assert f"--target {platform.machine()}-unknown-linux-musl" in host
+    assert "--lambda-dir target/lambda-host " in host
+    # make hot-text's page trace preloads a library: glibc, its own directory
+    trace, = build_commands("--trace", "get-ticket")
+    assert "--target" not in trace and "--lambda-dir target/lambda-trace " in trace
+    assert len(build_commands("--host", "get-ticket", "list-tickets")) == 2
+    script = (ROOT / "tools" / "bench.sh").read_text()
+    hot_text = script[script.index("if [ $hot_text = 1 ]; then"):]
+    hot_text = hot_text[:hot_text.index("fi\n")]
+    assert "tools/build.sh --trace" in hot_text and "lambda-trace" in hot_text
+    assert "tools/build.sh --host" in hot_text.split("else")[1]
+    assert bench.HOST_DIR == ROOT / "target" / "lambda-host" or "BENCH_HOST_DIR" in os.environ

@@ -23,13 +23,21 @@ if ! command -v qemu-aarch64 >/dev/null || [ ! -d /usr/aarch64-linux-gnu/lib ]; 
 fi
 # What tools/bench.py measures: its functions (or those named) and the floor, a hello-world
 # lambda_http function built by the same profile in the same run (tools/bench-floor).
+# The host builds are static musl programs like the arm64 ones (tools/build.sh --host): what
+# deploys, on this machine's architecture.
 # `tools/bench.sh --hot-text [FUNCTION...]` (make hot-text) writes tools/hot-text.ld instead:
-# the host builds only, each function profiled under callgrind (tools/hottext.py).
+# host builds with glibc (tools/build.sh --trace: its page trace preloads a library), each
+# function profiled under callgrind and traced natively (tools/hottext.py).
 hot_text=0
 if [ "${1:-}" = "--hot-text" ]; then hot_text=1; shift; fi
 mapfile -t measured < <(python3 tools/bench.py --list "$@")
-[ $hot_text = 1 ] || bash tools/build.sh "${measured[@]}"
-bash tools/build.sh --host "${measured[@]}"
+if [ $hot_text = 1 ]; then
+  bash tools/build.sh --trace "${measured[@]}"
+  export BENCH_HOST_DIR="$ROOT/target/lambda-trace"
+else
+  bash tools/build.sh "${measured[@]}"
+  bash tools/build.sh --host "${measured[@]}"
+fi
 cargo build --quiet -p tickets-dev
 
 mkdir -p target/bench

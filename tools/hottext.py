@@ -7,8 +7,8 @@ Why: the kernel maps a binary's code into a process 64 KiB around every page it 
 6 MB of text, so nearly all of it ends up resident: peak RSS is mostly code that never runs.
 Grouped, the code that runs fits in about a third of the pages (docs/performance.md, "Memory").
 
-How: each measured function (tools/bench.py's FUNCTIONS, a host release build with symbols:
-tools/build.sh --host) runs under callgrind through the harness for init and REQUESTS
+How: each measured function (tools/bench.py's FUNCTIONS, a host release build with glibc and
+symbols: tools/build.sh --trace) runs under callgrind through the harness for init and REQUESTS
 requests; every function of its own binary that executed becomes a pattern for the linker.
 Then it runs natively for NATIVE_REQUESTS requests with tools/hot-text-trap.c preloaded, which
 records every page of its code that executes: code callgrind does not see (valgrind's CPU
@@ -19,8 +19,9 @@ little memory). The patterns are ordered by the set of functions that run them (
 code all of them run first, every function's code in few runs), hottest first within a set:
 one function's code then lies in fewer 64-KiB windows than when the code of all of them
 alternates in one order by heat.
-Patterns must also match the arm64 build, which is what deploys and which this machine cannot
-run: rustc's (legacy) symbol names end in a hash that differs between targets (cargo's
+Patterns must also match the static musl builds, arm64 (what deploys) and this machine's (what
+make bench measures), which the trace cannot run (a static program takes no preloaded library):
+rustc's (legacy) symbol names end in a hash that differs between targets (cargo's
 metadata hashes the target), so the hash becomes a wildcard, as do LLVM's `.llvm.N` and `.N`
 suffixes and, in the standard library's v0 names, crate disambiguators and back-references.
 Without its hash a name covers every instance of a generic function (they differ only in the
@@ -140,7 +141,7 @@ def traced_pages(trace, binary):
 
 
 def functions(binary):
-    """The function symbols of BINARY (with symbols: a host build of tools/build.sh --host):
+    """The function symbols of BINARY (with symbols: a host build of tools/build.sh --trace):
     name -> (address, size)."""
     out = subprocess.run(["nm", "--defined-only", "--no-demangle", "-S", str(binary)],
                          capture_output=True, text=True, check=True).stdout
