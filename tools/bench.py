@@ -29,11 +29,13 @@ OUT = pathlib.Path(os.environ.get("BENCH_OUT", ROOT / "target" / "bench"))
 COLD_STARTS = int(os.environ.get("COLD_STARTS", "25"))
 WARM = int(os.environ.get("WARM", "1000"))
 CALLGRIND_WARM = int(os.environ.get("CALLGRIND_WARM", "50"))
-# The arm64 binaries (what deploys) run here under qemu's user-mode emulator with Debian's
-# arm64 C library (tools/bench.sh installs both), for what only they can tell: how much of
-# their own file and of the libraries they keep resident (docs/performance.md, "Memory on
-# arm64"). ARM64_WARM requests each: the emulator is some 20 times slower.
-QEMU = ["qemu-aarch64", "-L", os.environ.get("BENCH_ARM64_ROOT", "/usr/aarch64-linux-gnu")]
+# The arm64 binaries (what deploys) run here under qemu's user-mode emulator (tools/bench.sh
+# installs it), for what only they can tell: how much of their own file and of the libraries
+# they keep resident (docs/performance.md, "Memory on arm64"). ARM64_WARM requests each: the
+# emulator is some 20 times slower. They are static (tools/build.sh); a dynamically linked one
+# would take its libraries from ARM64_ROOT (qemu's -L; Debian's libc6-arm64-cross), when there.
+QEMU = "qemu-aarch64"
+ARM64_ROOT = pathlib.Path(os.environ.get("BENCH_ARM64_ROOT", "/usr/aarch64-linux-gnu"))
 ARM64_WARM = int(os.environ.get("ARM64_WARM", "300"))
 # The floor: hello world on lambda_http 1.x (tools/bench-floor), built with the same profile in
 # the same run; every function's figures are also given as ratios to it, which survive a noisy
@@ -424,14 +426,13 @@ def resident_arm64(smaps, root):
 
 def arm64_burst(name, events):
     """ARM64_WARM warm invocations of the arm64 binary under qemu-aarch64 (drive()), then what
-    it keeps resident of its file and libraries; None when qemu or the arm64 C library is
-    missing."""
-    root = pathlib.Path(QEMU[2])
+    it keeps resident of its file and libraries; None when qemu or the binary is missing."""
     binary = ARM_DIR / name / "bootstrap"
-    if not (shutil.which(QEMU[0]) and (root / "lib").is_dir() and binary.exists()):
+    if not (shutil.which(QEMU) and binary.exists()):
         return None
-    return drive(name, events, ARM64_WARM, QEMU, binary, lambda pid: resident_arm64(
-        pathlib.Path(f"/proc/{pid}/smaps").read_text(), root))
+    prefix = [QEMU, "-L", str(ARM64_ROOT)] if (ARM64_ROOT / "lib").is_dir() else [QEMU]
+    return drive(name, events, ARM64_WARM, prefix, binary, lambda pid: resident_arm64(
+        pathlib.Path(f"/proc/{pid}/smaps").read_text(), ARM64_ROOT))
 
 
 def cpu_time_ms(pid):

@@ -11,14 +11,14 @@ trap 'exit 130' INT TERM
 
 command -v valgrind >/dev/null || { log "valgrind is needed for instruction counts: apt-get install valgrind"; exit 1; }
 # The arm64 binaries' own memory (tools/bench.py, arm64_burst) needs qemu's user-mode emulator
-# and Debian's arm64 C library; without them those columns say n/a.
-if ! command -v qemu-aarch64 >/dev/null || [ ! -d /usr/aarch64-linux-gnu/lib ]; then
+# (the binaries are static: no arm64 C library); without it those columns say n/a.
+if ! command -v qemu-aarch64 >/dev/null; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    log "installing qemu-user and libc6-arm64-cross (the arm64 binaries' memory)"
+    log "installing qemu-user (the arm64 binaries' memory)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user \
-        libc6-arm64-cross >/dev/null; } || log "could not install them: arm64 memory n/a"
+        >/dev/null; } || log "could not install it: arm64 memory n/a"
   else
-    log "no qemu-aarch64 or /usr/aarch64-linux-gnu (apt-get install qemu-user libc6-arm64-cross): arm64 memory n/a"
+    log "no qemu-aarch64 (apt-get install qemu-user): arm64 memory n/a"
   fi
 fi
 # What tools/bench.py measures: its functions (or those named) and the floor, a hello-world
