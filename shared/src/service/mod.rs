@@ -173,7 +173,15 @@ pub enum Prepare {
 /// also makes the SDK's stalled-stream check, a timer on every response body, redundant).
 pub async fn sdk_config() -> Result<aws_config::SdkConfig, Box<dyn std::error::Error + Send + Sync>>
 {
-    let tls = crate::tls::context(|name| std::env::var(name).ok())?;
+    sdk_config_with(|name| std::env::var(name).ok()).await
+}
+
+/// [`sdk_config`] with the settings it reads (`AWS_CA_BUNDLE`, the credentials' names) taken
+/// from `get`.
+async fn sdk_config_with(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<aws_config::SdkConfig, Box<dyn std::error::Error + Send + Sync>> {
+    let tls = crate::tls::context(&get)?;
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -191,13 +199,32 @@ pub async fn sdk_config() -> Result<aws_config::SdkConfig, Box<dyn std::error::E
         .with_max_attempts(3)
         .with_initial_backoff(Duration::from_millis(50))
         .with_max_backoff(Duration::from_secs(1));
-    Ok(aws_config::defaults(BehaviorVersion::latest())
+    let loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(timeouts)
         .retry_config(retries)
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .load()
-        .await)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+    // Lambda puts the role's credentials in the environment, where the default chain looks
+    // first and finds them. Naming that provider leaves the rest of the chain unbuilt (profile
+    // files, SSO, web identity with an STS client of its own and its endpoint rules parsed,
+    // ECS, IMDS): 0.4 M of init's instructions (docs/performance.md, "Where init goes").
+    // Anywhere else without them (a developer's profile), the default chain as before.
+    let loader = if credentials_in_environment(&get) {
+        loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        )
+    } else {
+        loader
+    };
+    Ok(loader.load().await)
+}
+
+/// Whether the environment holds credentials that the default chain's first provider (the
+/// environment's) would take: an access key and a secret key (`SECRET_ACCESS_KEY` is its
+/// fallback name), neither empty.
+fn credentials_in_environment(get: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |name: &str| get(name).is_some_and(|value| !value.trim().is_empty());
+    set("AWS_ACCESS_KEY_ID") && (set("AWS_SECRET_ACCESS_KEY") || set("SECRET_ACCESS_KEY"))
 }
 
 /// The state of the event and webhook functions: the service and the outbound clients (bus,
@@ -231,4 +258,66 @@ pub struct Created {
 pub(crate) async fn back_off(attempt: usize) {
     let ms = 5 * (attempt as u64 + 1) + rand::random::<u64>() % 20;
     tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn credentials_count_as_in_the_environment_only_with_both_keys_set() {
+        let full = [
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        assert!(credentials_in_environment(env(&full)));
+        let fallback = [
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("SECRET_ACCESS_KEY", "secret"),
+        ];
+        assert!(credentials_in_environment(env(&fallback)));
+        assert!(!credentials_in_environment(env(&[(
+            "AWS_ACCESS_KEY_ID",
+            "AKID"
+        )])));
+        assert!(!credentials_in_environment(env(&[(
+            "AWS_SECRET_ACCESS_KEY",
+            "s"
+        )])));
+        let blank = [
+            ("AWS_ACCESS_KEY_ID", " "),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        assert!(!credentials_in_environment(env(&blank)));
+        let blank = [("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "")];
+        assert!(!credentials_in_environment(env(&blank)));
+        assert!(!credentials_in_environment(env(&[])));
+    }
+
+    #[tokio::test]
+    async fn credentials_in_the_environment_leave_the_default_chain_unbuilt() {
+        let lambda = [
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        let provider = |sdk: &aws_config::SdkConfig| format!("{:?}", sdk.credentials_provider());
+        let sdk = sdk_config_with(env(&lambda)).await.unwrap();
+        assert!(
+            provider(&sdk).contains("EnvironmentVariableCredentialsProvider"),
+            "{}",
+            provider(&sdk)
+        );
+        assert!(!provider(&sdk).contains("DefaultCredentialsChain"));
+        let elsewhere = sdk_config_with(env(&[])).await.unwrap();
+        assert!(provider(&elsewhere).contains("DefaultCredentialsChain"));
+    }
 }
