@@ -71,14 +71,7 @@ fn init_with(get: impl Fn(&str) -> Option<String>) {
 mod tests {
     use super::*;
 
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use crate::test_env as env;
 
     #[test]
     fn the_level_comes_from_lambda_then_rust_log_then_info() {
