@@ -278,6 +278,20 @@ fn local_auth(_: &impl Fn(&str) -> Option<String>) -> Result<AuthMode, ConfigErr
     ))
 }
 
+/// Tests' settings: a lookup over fixed pairs, in place of the process's environment, for the
+/// functions that read their settings through a `get` (logging, the SDK's credentials).
+#[cfg(test)]
+pub(crate) fn test_env<'a>(
+    pairs: &'a [(&'a str, &'a str)],
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

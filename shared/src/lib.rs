@@ -55,17 +55,3 @@ pub use error::ApiError;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use service::App;
-
-/// Tests' settings: a lookup over fixed pairs, in place of the process's environment, for the
-/// functions that read their settings through a `get` (logging, TLS, the SDK's credentials).
-#[cfg(test)]
-pub(crate) fn test_env<'a>(
-    pairs: &'a [(&'a str, &'a str)],
-) -> impl Fn(&str) -> Option<String> + 'a {
-    move |name| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    }
-}

@@ -71,7 +71,7 @@ fn init_with(get: impl Fn(&str) -> Option<String>) {
 mod tests {
     use super::*;
 
-    use crate::test_env as env;
+    use crate::config::test_env as env;
 
     #[test]
     fn the_level_comes_from_lambda_then_rust_log_then_info() {

@@ -264,7 +264,7 @@ pub(crate) async fn back_off(attempt: usize) {
 mod tests {
     use super::*;
 
-    use crate::test_env as env;
+    use crate::config::test_env as env;
 
     #[test]
     fn credentials_count_as_in_the_environment_only_with_both_keys_set() {
