@@ -207,7 +207,7 @@ async fn sdk_config_with(
     // Lambda puts the role's credentials in the environment, where the default chain looks
     // first and finds them. Naming that provider leaves the rest of the chain unbuilt (profile
     // files, SSO, web identity with an STS client of its own and its endpoint rules parsed,
-    // ECS, IMDS): 0.4 M of init's instructions (docs/performance.md, "Where init goes").
+    // ECS, IMDS): 0.5 M of init's instructions (docs/performance.md, "Where init goes").
     // Anywhere else without them (a developer's profile), the default chain as before.
     let loader = if credentials_in_environment(&get) {
         loader.credentials_provider(
